@@ -1,0 +1,337 @@
+"""Swin Transformer (Liu et al., ICCV 2021), assembled from the shared window attention and transformer block.
+
+Parameter names follow timm (``layers.{i}.downsample`` opens stage i, ``head.fc``); the original
+Microsoft release (downsample closing each stage, ``head``) is converted by
+`visionzoo.weights.converters`. Any input size works: grids are padded to whole windows (official
+detection-code convention) and odd sizes are padded before patch merging.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Callable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from timm.layers import ClassifierHead
+from torch import Tensor
+from torch.utils.checkpoint import checkpoint
+
+from ..layers import PatchEmbed, TransformerBlock, build_attention, trunc_normal_
+from ..registry import register_model
+from ..weights.entry import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from .features import FeatureInfo, feature_take_indices
+
+__all__ = ["SwinTransformer", "SwinStage", "PatchMerging"]
+
+# Offsets of the 2x2 neighbours concatenated by the official Swin (and timm): x0 (0,0), x1 (1,0), x2 (0,1), x3 (1,1)
+SWIN_MERGE_ORDER_2D = ((0, 0), (1, 0), (0, 1), (1, 1))
+
+
+class PatchMerging(nn.Module):
+    """Halve the grid by concatenating each 2x2 (2x2x2) neighbourhood in `order`, then norm and project.
+
+    Works on channels-last grids (B, *grid, C); odd sizes are zero-padded at the end first.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        out_dim: int | None = None,
+        norm_layer: Callable[[int], nn.Module] = nn.LayerNorm,
+        order: Sequence[Sequence[int]] = SWIN_MERGE_ORDER_2D,
+    ) -> None:
+        super().__init__()
+        self.order = tuple(tuple(o) for o in order)
+        self.spatial_dims = len(self.order[0])
+        if len(self.order) != 2**self.spatial_dims:
+            raise ValueError(f"merge order needs {2 ** self.spatial_dims} offsets, got {len(self.order)}")
+        self.out_dim = out_dim or 2 * dim
+        self.norm = norm_layer(len(self.order) * dim)
+        self.reduction = nn.Linear(len(self.order) * dim, self.out_dim, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        grid = x.shape[1:-1]
+        pads = [s % 2 for s in grid]
+        if any(pads):
+            pad_arg = [0, 0]
+            for p in reversed(pads):
+                pad_arg += [0, p]
+            x = F.pad(x, pad_arg)
+        parts = [x[(slice(None),) + tuple(slice(o, None, 2) for o in offset)] for offset in self.order]
+        return self.reduction(self.norm(torch.cat(parts, dim=-1)))
+
+
+class SwinStage(nn.Module):
+    """Optional patch merging followed by `depth` blocks alternating W-MSA and SW-MSA; channels-last in and out."""
+
+    def __init__(
+        self,
+        dim: int,
+        out_dim: int,
+        depth: int,
+        num_heads: int,
+        window_size: int | Sequence[int] = 7,
+        downsample: bool = True,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        proj_drop: float = 0.0,
+        attn_drop: float = 0.0,
+        drop_path: Sequence[float] | float = 0.0,
+        norm_layer: Callable[[int], nn.Module] = nn.LayerNorm,
+        attn: str | dict[str, Any] | None = None,
+        spatial_dims: int = 2,
+        merge_order: Sequence[Sequence[int]] = SWIN_MERGE_ORDER_2D,
+    ) -> None:
+        super().__init__()
+        window = (window_size,) * spatial_dims if isinstance(window_size, int) else tuple(window_size)
+        shift = tuple(w // 2 for w in window)
+        self.grad_checkpointing = False
+        if downsample:
+            self.downsample = PatchMerging(dim, out_dim, norm_layer, order=merge_order)
+        else:
+            if dim != out_dim:
+                raise ValueError(f"a stage without downsampling keeps its width: dim {dim} != out_dim {out_dim}")
+            self.downsample = nn.Identity()
+        drop_path = [drop_path] * depth if isinstance(drop_path, float) else list(drop_path)
+        self.blocks = nn.ModuleList(
+            TransformerBlock(
+                out_dim,
+                build_attention(
+                    attn,
+                    default="window",
+                    dim=out_dim,
+                    num_heads=num_heads,
+                    window_size=window,
+                    shift_size=0 if i % 2 == 0 else shift,
+                    qkv_bias=qkv_bias,
+                    attn_drop=attn_drop,
+                    proj_drop=proj_drop,
+                ),
+                mlp_ratio=mlp_ratio,
+                norm_layer=norm_layer,
+                drop_path=drop_path[i],
+                proj_drop=proj_drop,
+            )
+            for i in range(depth)
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.downsample(x)
+        b, *grid, c = x.shape
+        grid = tuple(grid)
+        x = x.reshape(b, -1, c)
+        for block in self.blocks:
+            if self.grad_checkpointing and self.training and not torch.jit.is_scripting():
+                x = checkpoint(block, x, grid, use_reentrant=False)
+            else:
+                x = block(x, grid)
+        return x.view(b, *grid, c)
+
+
+class SwinTransformer(nn.Module):
+    """Swin Transformer with timm's model interface: forward_features -> (B, H, W, C), forward_head -> logits."""
+
+    def __init__(
+        self,
+        img_size: int | Sequence[int] = 224,
+        patch_size: int = 4,
+        in_chans: int = 3,
+        num_classes: int = 1000,
+        global_pool: str = "avg",
+        embed_dim: int = 96,
+        depths: Sequence[int] = (2, 2, 6, 2),
+        num_heads: Sequence[int] = (3, 6, 12, 24),
+        window_size: int | Sequence[int] = 7,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        drop_rate: float = 0.0,
+        proj_drop_rate: float = 0.0,
+        attn_drop_rate: float = 0.0,
+        drop_path_rate: float = 0.1,
+        attn: str | dict[str, Any] | None = None,
+        norm_layer: Callable[[int], nn.Module] = nn.LayerNorm,
+    ) -> None:
+        """
+        Args:
+            img_size: the training resolution (recorded in pretrained_cfg); any input size runs.
+            window_size: attention window, an int or (h, w).
+            attn: token mixer config for every block, default ``dict(type="window")``.
+        """
+        super().__init__()
+        if len(depths) != len(num_heads):
+            raise ValueError(f"depths {tuple(depths)} and num_heads {tuple(num_heads)} must have one entry per stage")
+        self.num_classes = num_classes
+        self.in_chans = in_chans
+        self.global_pool = global_pool
+        self.img_size = img_size
+        self.num_layers = len(depths)
+        dims = [int(embed_dim * 2**i) for i in range(self.num_layers)]
+        self.embed_dim = embed_dim
+        self.num_features = self.head_hidden_size = dims[-1]
+        self.output_fmt = "NHWC"
+
+        self.patch_embed = PatchEmbed(patch_size, in_chans, embed_dim, norm_layer=norm_layer)
+        dpr = torch.linspace(0, drop_path_rate, sum(depths)).split(list(depths))
+        stages, info = [], []
+        for i in range(self.num_layers):
+            stages.append(
+                SwinStage(
+                    dim=dims[max(i - 1, 0)],
+                    out_dim=dims[i],
+                    depth=depths[i],
+                    num_heads=num_heads[i],
+                    window_size=window_size,
+                    downsample=i > 0,
+                    mlp_ratio=mlp_ratio,
+                    qkv_bias=qkv_bias,
+                    proj_drop=proj_drop_rate,
+                    attn_drop=attn_drop_rate,
+                    drop_path=dpr[i].tolist(),
+                    norm_layer=norm_layer,
+                    attn=attn,
+                )
+            )
+            info.append(dict(num_chs=dims[i], reduction=patch_size * 2**i, module=f"layers.{i}"))
+        self.layers = nn.Sequential(*stages)
+        self.feature_info = FeatureInfo(info)
+        self.norm = norm_layer(self.num_features)
+        self.head = ClassifierHead(self.num_features, num_classes, pool_type=global_pool, drop_rate=drop_rate, input_fmt="NHWC")
+        self.apply(self._init_weights)
+
+    @staticmethod
+    def _init_weights(m: nn.Module) -> None:
+        if isinstance(m, nn.Linear):
+            trunc_normal_(m.weight, std=0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+    # --- timm model interface -------------------------------------------------------------------
+    @torch.jit.ignore
+    def no_weight_decay(self) -> set[str]:
+        return {n for n, _ in self.named_parameters() if "relative_position_bias_table" in n}
+
+    @torch.jit.ignore
+    def group_matcher(self, coarse: bool = False) -> dict[str, Any]:
+        return dict(
+            stem=r"^patch_embed",
+            blocks=r"^layers\.(\d+)"
+            if coarse
+            else [(r"^layers\.(\d+).downsample", (0,)), (r"^layers\.(\d+)\.\w+\.(\d+)", None), (r"^norm", (99999,))],
+        )
+
+    @torch.jit.ignore
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        for stage in self.layers:
+            stage.grad_checkpointing = enable
+
+    @torch.jit.ignore
+    def get_classifier(self) -> nn.Module:
+        return self.head.fc
+
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
+        """Replace the classifier with a fresh one for `num_classes` (0 removes it)."""
+        self.num_classes = num_classes
+        self.head.reset(num_classes, pool_type=global_pool)
+        if global_pool is not None:
+            self.global_pool = global_pool
+        self.head.to(self.norm.weight.device)
+
+    # --- forward ------------------------------------------------------------------------------
+    def _embed(self, x: Tensor) -> Tensor:
+        tokens, grid = self.patch_embed(x)
+        return tokens.view(tokens.shape[0], *grid, -1)
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """Normalised last-stage features, channels-last (B, H, W, C)."""
+        return self.norm(self.layers(self._embed(x)))
+
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        return self.head(x, pre_logits=True) if pre_logits else self.head(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
+
+    def forward_intermediates(
+        self,
+        x: Tensor,
+        indices: int | Sequence[int] | None = None,
+        norm: bool = False,
+        stop_early: bool = False,
+        output_fmt: str = "NCHW",
+        intermediates_only: bool = False,
+    ) -> list[Tensor] | tuple[Tensor, list[Tensor]]:
+        """Stage outputs at `indices` (last n if int, all if None) as NCHW maps, the feature pyramid."""
+        if output_fmt != "NCHW":
+            raise ValueError(f"output_fmt must be 'NCHW', got {output_fmt!r}")
+        take, max_index = feature_take_indices(len(self.layers), indices)
+        x = self._embed(x)
+        stages = self.layers[: max_index + 1] if stop_early else self.layers
+        last = len(self.layers) - 1
+        intermediates = []
+        i = 0
+        for i, stage in enumerate(stages):
+            x = stage(x)
+            if i in take:
+                y = self.norm(x) if norm and i == last else x
+                intermediates.append(y.permute(0, 3, 1, 2).contiguous())
+        if intermediates_only:
+            return intermediates
+        if i == last:
+            x = self.norm(x)
+        return x, intermediates
+
+    def prune_intermediate_layers(
+        self, indices: int | Sequence[int] = 1, prune_norm: bool = False, prune_head: bool = True
+    ) -> list[int]:
+        """Drop the stages (and norm/head) that the given intermediates do not need."""
+        take, max_index = feature_take_indices(len(self.layers), indices)
+        prune_end = max_index < len(self.layers) - 1
+        self.layers = self.layers[: max_index + 1]
+        if prune_norm or prune_end:
+            self.norm = nn.Identity()
+        if prune_end:
+            self.num_features = self.head_hidden_size = self.feature_info[max_index]["num_chs"]
+        if prune_head or prune_end:
+            self.head = ClassifierHead(self.num_features, 0, pool_type="", input_fmt="NHWC")
+            self.num_classes = 0
+        return take
+
+
+_SWIN_CFG = dict(
+    first_conv="patch_embed.proj",
+    classifier="head.fc",
+    input_size=(3, 224, 224),
+    mean=IMAGENET_DEFAULT_MEAN,
+    std=IMAGENET_DEFAULT_STD,
+    crop_pct=0.9,
+    interpolation="bicubic",
+    fixed_input_size=False,
+    paper="https://arxiv.org/abs/2103.14030",
+)
+
+
+@register_model(**_SWIN_CFG)
+def swin_tiny_patch4_window7_224(**kwargs: Any) -> SwinTransformer:
+    """Swin-T: C=96, depths 2-2-6-2, heads 3-6-12-24, window 7 (28 M params)."""
+    return SwinTransformer(**{"img_size": 224, "embed_dim": 96, "depths": (2, 2, 6, 2), "num_heads": (3, 6, 12, 24), **kwargs})
+
+
+@register_model(**_SWIN_CFG)
+def swin_small_patch4_window7_224(**kwargs: Any) -> SwinTransformer:
+    """Swin-S: C=96, depths 2-2-18-2, heads 3-6-12-24, window 7 (50 M params)."""
+    return SwinTransformer(**{"img_size": 224, "embed_dim": 96, "depths": (2, 2, 18, 2), "num_heads": (3, 6, 12, 24), **kwargs})
+
+
+@register_model(**_SWIN_CFG)
+def swin_base_patch4_window7_224(**kwargs: Any) -> SwinTransformer:
+    """Swin-B: C=128, depths 2-2-18-2, heads 4-8-16-32, window 7 (88 M params)."""
+    return SwinTransformer(**{"img_size": 224, "embed_dim": 128, "depths": (2, 2, 18, 2), "num_heads": (4, 8, 16, 32), **kwargs})
+
+
+@register_model(**{**_SWIN_CFG, "input_size": (3, 384, 384), "crop_pct": 1.0})
+def swin_base_patch4_window12_384(**kwargs: Any) -> SwinTransformer:
+    """Swin-B at 384 with window 12."""
+    return SwinTransformer(
+        **{"img_size": 384, "embed_dim": 128, "depths": (2, 2, 18, 2), "num_heads": (4, 8, 16, 32), "window_size": 12, **kwargs}
+    )

@@ -1,0 +1,289 @@
+"""Vision Transformer (Dosovitskiy et al., ICLR 2021), assembled from the shared layers.
+
+Parameter names follow timm's ``VisionTransformer`` (so timm checkpoints map one to one). Any input
+size works: the position embedding is resampled to the token grid (timm's anti-aliased bicubic) and
+sizes that are not multiples of the patch are zero-padded.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+from typing import Any, Callable
+
+import torch
+import torch.nn as nn
+from torch import Tensor
+from torch.utils.checkpoint import checkpoint
+
+from ..layers import PatchEmbed, TransformerBlock, build_attention, resample_abs_pos_embed, to_ntuple, trunc_normal_
+from ..registry import register_model
+from ..weights.entry import IMAGENET_INCEPTION_MEAN, IMAGENET_INCEPTION_STD
+from .features import FeatureInfo, feature_take_indices
+
+__all__ = ["VisionTransformer"]
+
+_POOL_TYPES = ("", "token", "avg", "max")
+
+
+class VisionTransformer(nn.Module):
+    """ViT with timm's model interface: forward_features -> (B, N, C) tokens, forward_head -> logits."""
+
+    def __init__(
+        self,
+        img_size: int | Sequence[int] = 224,
+        patch_size: int = 16,
+        in_chans: int = 3,
+        num_classes: int = 1000,
+        global_pool: str = "token",
+        embed_dim: int = 768,
+        depth: int = 12,
+        num_heads: int = 12,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        class_token: bool = True,
+        init_values: float | None = None,
+        fc_norm: bool | None = None,
+        drop_rate: float = 0.0,
+        pos_drop_rate: float = 0.0,
+        proj_drop_rate: float = 0.0,
+        attn_drop_rate: float = 0.0,
+        drop_path_rate: float = 0.0,
+        attn: str | dict[str, Any] | None = None,
+        norm_layer: Callable[[int], nn.Module] | None = None,
+        act_layer: Callable[[], nn.Module] = nn.GELU,
+    ) -> None:
+        """
+        Args:
+            img_size: size the position embedding is laid out for; other sizes resample it.
+            global_pool: "token" (class token), "avg", "max" or "" (no pooling).
+            attn: token mixer config for every block, e.g. ``dict(type="softmax")`` (default).
+            fc_norm: normalise after pooling instead of before; defaults to True for avg/max pooling.
+        """
+        super().__init__()
+        if global_pool not in _POOL_TYPES:
+            raise ValueError(f"global_pool must be one of {_POOL_TYPES}, got {global_pool!r}")
+        if global_pool == "token" and not class_token:
+            raise ValueError("global_pool='token' needs class_token=True; use global_pool='avg' without a class token")
+        norm_layer = norm_layer or partial(nn.LayerNorm, eps=1e-6)
+        use_fc_norm = global_pool in ("avg", "max") if fc_norm is None else fc_norm
+        self.num_classes = num_classes
+        self.in_chans = in_chans
+        self.global_pool = global_pool
+        self.num_features = self.head_hidden_size = self.embed_dim = embed_dim
+        self.num_prefix_tokens = 1 if class_token else 0
+        self.has_class_token = class_token
+        self.grad_checkpointing = False
+
+        self.patch_embed = PatchEmbed(patch_size, in_chans, embed_dim)
+        self.img_size = to_ntuple(img_size, 2, "img_size")
+        self.pos_grid = self.patch_embed.grid_size(self.img_size)
+        num_patches = self.pos_grid[0] * self.pos_grid[1]
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim)) if class_token else None
+        self.pos_embed = nn.Parameter(torch.zeros(1, num_patches + self.num_prefix_tokens, embed_dim))
+        self.pos_drop = nn.Dropout(pos_drop_rate)
+
+        dpr = torch.linspace(0, drop_path_rate, depth).tolist()
+        self.blocks = nn.ModuleList(
+            TransformerBlock(
+                embed_dim,
+                build_attention(
+                    attn,
+                    default="softmax",
+                    dim=embed_dim,
+                    num_heads=num_heads,
+                    qkv_bias=qkv_bias,
+                    attn_drop=attn_drop_rate,
+                    proj_drop=proj_drop_rate,
+                    num_prefix_tokens=self.num_prefix_tokens,
+                ),
+                mlp_ratio=mlp_ratio,
+                norm_layer=norm_layer,
+                act_layer=act_layer,
+                drop_path=dpr[i],
+                proj_drop=proj_drop_rate,
+                init_values=init_values,
+            )
+            for i in range(depth)
+        )
+        reduction = self.patch_embed.patch_size[0]
+        self.feature_info = FeatureInfo(
+            [dict(module=f"blocks.{i}", num_chs=embed_dim, reduction=reduction) for i in range(depth)]
+        )
+        self.norm = nn.Identity() if use_fc_norm else norm_layer(embed_dim)
+        self.fc_norm = norm_layer(embed_dim) if use_fc_norm else nn.Identity()
+        self.head_drop = nn.Dropout(drop_rate)
+        self.head = nn.Linear(embed_dim, num_classes) if num_classes > 0 else nn.Identity()
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        trunc_normal_(self.pos_embed, std=0.02)
+        if self.cls_token is not None:
+            nn.init.normal_(self.cls_token, std=1e-6)
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                trunc_normal_(m.weight, std=0.02)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+
+    # --- timm model interface -------------------------------------------------------------------
+    @torch.jit.ignore
+    def no_weight_decay(self) -> set[str]:
+        return {"pos_embed", "cls_token"}
+
+    @torch.jit.ignore
+    def group_matcher(self, coarse: bool = False) -> dict[str, Any]:
+        return dict(stem=r"^cls_token|pos_embed|patch_embed", blocks=[(r"^blocks\.(\d+)", None), (r"^norm", (99999,))])
+
+    @torch.jit.ignore
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        self.grad_checkpointing = enable
+
+    @torch.jit.ignore
+    def get_classifier(self) -> nn.Module:
+        return self.head
+
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
+        """Replace the classifier with a fresh one for `num_classes` (0 removes it)."""
+        if global_pool is not None:
+            if global_pool not in _POOL_TYPES or (global_pool == "token" and not self.has_class_token):
+                raise ValueError(f"unsupported global_pool {global_pool!r} for this model")
+            self.global_pool = global_pool
+        self.num_classes = num_classes
+        device = self.pos_embed.device
+        self.head = nn.Linear(self.embed_dim, num_classes, device=device) if num_classes > 0 else nn.Identity()
+
+    # --- forward ------------------------------------------------------------------------------
+    def _embed(self, x: Tensor) -> tuple[Tensor, tuple[int, int]]:
+        x, grid = self.patch_embed(x)
+        if self.cls_token is not None:
+            x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
+        pos_embed = resample_abs_pos_embed(self.pos_embed, grid, self.pos_grid, self.num_prefix_tokens)
+        return self.pos_drop(x + pos_embed), grid
+
+    def _run_block(self, block: nn.Module, x: Tensor, grid: tuple[int, int]) -> Tensor:
+        if self.grad_checkpointing and self.training and not torch.jit.is_scripting():
+            return checkpoint(block, x, grid, use_reentrant=False)
+        return block(x, grid)
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """Normalised token sequence (B, prefix + H*W, C)."""
+        x, grid = self._embed(x)
+        for block in self.blocks:
+            x = self._run_block(block, x, grid)
+        return self.norm(x)
+
+    def pool(self, x: Tensor) -> Tensor:
+        if self.global_pool == "token":
+            return x[:, 0]
+        if self.global_pool == "avg":
+            return x[:, self.num_prefix_tokens:].mean(dim=1)
+        if self.global_pool == "max":
+            return x[:, self.num_prefix_tokens:].amax(dim=1)
+        return x
+
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        x = self.head_drop(self.fc_norm(self.pool(x)))
+        return x if pre_logits else self.head(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
+
+    def forward_intermediates(
+        self,
+        x: Tensor,
+        indices: int | Sequence[int] | None = None,
+        return_prefix_tokens: bool = False,
+        norm: bool = False,
+        stop_early: bool = False,
+        output_fmt: str = "NCHW",
+        intermediates_only: bool = False,
+    ) -> list[Tensor] | tuple[Tensor, list[Tensor]]:
+        """Outputs of the blocks at `indices` (last n if int, all if None) as NCHW maps or NLC tokens."""
+        if output_fmt not in ("NCHW", "NLC"):
+            raise ValueError(f"output_fmt must be 'NCHW' or 'NLC', got {output_fmt!r}")
+        take, max_index = feature_take_indices(len(self.blocks), indices)
+        b = x.shape[0]
+        x, grid = self._embed(x)
+        blocks = self.blocks[: max_index + 1] if stop_early else self.blocks
+        intermediates = []
+        for i, block in enumerate(blocks):
+            x = self._run_block(block, x, grid)
+            if i in take:
+                intermediates.append(self.norm(x) if norm else x)
+        prefix = [y[:, : self.num_prefix_tokens] for y in intermediates]
+        intermediates = [y[:, self.num_prefix_tokens:] for y in intermediates]
+        if output_fmt == "NCHW":
+            intermediates = [y.reshape(b, *grid, -1).permute(0, 3, 1, 2).contiguous() for y in intermediates]
+        if return_prefix_tokens and self.num_prefix_tokens:
+            intermediates = list(zip(intermediates, prefix))
+        if intermediates_only:
+            return intermediates
+        return self.norm(x), intermediates
+
+    def prune_intermediate_layers(
+        self, indices: int | Sequence[int] = 1, prune_norm: bool = False, prune_head: bool = True
+    ) -> list[int]:
+        """Drop the blocks (and optionally norm/head) that the given intermediates do not need."""
+        take, max_index = feature_take_indices(len(self.blocks), indices)
+        self.blocks = self.blocks[: max_index + 1]
+        if prune_norm:
+            self.norm = nn.Identity()
+        if prune_head:
+            self.fc_norm = nn.Identity()
+            self.reset_classifier(0, "")
+        return take
+
+
+_VIT_CFG = dict(
+    first_conv="patch_embed.proj",
+    classifier="head",
+    input_size=(3, 224, 224),
+    mean=IMAGENET_INCEPTION_MEAN,
+    std=IMAGENET_INCEPTION_STD,
+    crop_pct=0.9,
+    interpolation="bicubic",
+    fixed_input_size=False,
+    paper="https://arxiv.org/abs/2010.11929",
+)
+_VIT_CFG_384 = {**_VIT_CFG, "input_size": (3, 384, 384), "crop_pct": 1.0}
+
+
+def _vit(img_size: int, **kwargs: Any) -> VisionTransformer:
+    kwargs.setdefault("img_size", img_size)
+    return VisionTransformer(**kwargs)
+
+
+@register_model(**_VIT_CFG)
+def vit_tiny_patch16_224(**kwargs: Any) -> VisionTransformer:
+    """ViT-Ti/16 at 224: 192 wide, 12 blocks, 3 heads (5.7 M params)."""
+    return _vit(224, **{"patch_size": 16, "embed_dim": 192, "depth": 12, "num_heads": 3, **kwargs})
+
+
+@register_model(**_VIT_CFG_384)
+def vit_tiny_patch16_384(**kwargs: Any) -> VisionTransformer:
+    """ViT-Ti/16 at 384."""
+    return _vit(384, **{"patch_size": 16, "embed_dim": 192, "depth": 12, "num_heads": 3, **kwargs})
+
+
+@register_model(**_VIT_CFG)
+def vit_small_patch16_224(**kwargs: Any) -> VisionTransformer:
+    """ViT-S/16 at 224: 384 wide, 12 blocks, 6 heads (22 M params)."""
+    return _vit(224, **{"patch_size": 16, "embed_dim": 384, "depth": 12, "num_heads": 6, **kwargs})
+
+
+@register_model(**_VIT_CFG_384)
+def vit_small_patch16_384(**kwargs: Any) -> VisionTransformer:
+    """ViT-S/16 at 384."""
+    return _vit(384, **{"patch_size": 16, "embed_dim": 384, "depth": 12, "num_heads": 6, **kwargs})
+
+
+@register_model(**_VIT_CFG)
+def vit_base_patch16_224(**kwargs: Any) -> VisionTransformer:
+    """ViT-B/16 at 224: 768 wide, 12 blocks, 12 heads (86 M params)."""
+    return _vit(224, **{"patch_size": 16, "embed_dim": 768, "depth": 12, "num_heads": 12, **kwargs})
+
+
+@register_model(**_VIT_CFG_384)
+def vit_base_patch16_384(**kwargs: Any) -> VisionTransformer:
+    """ViT-B/16 at 384."""
+    return _vit(384, **{"patch_size": 16, "embed_dim": 768, "depth": 12, "num_heads": 12, **kwargs})

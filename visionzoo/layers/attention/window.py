@@ -1,0 +1,256 @@
+"""(Shifted) window self-attention with relative position bias, one implementation for 2D and 3D grids.
+
+Used by Swin (2D) and Swin UNETR (2D/3D). The input is a token sequence (B, N, C) with its grid
+``shape``; the block pads the grid to whole windows, cyclically shifts it for SW-MSA, attends within
+windows and undoes all three. Conventions follow the official Swin detection code and MONAI, so
+checkpoints of both load exactly:
+
+* padding happens *before* the cyclic shift, padded tokens are zeros that take part in attention;
+* a grid no larger than the window along a dimension uses a window of the grid's size there and no
+  shift, and the bias of the smaller window is read from the full table at the same relative offsets;
+* the shift mask is -100 between tokens that came from different regions, as in both references.
+
+timm shifts *before* padding, so for sizes that are not multiples of the window its SW-MSA output
+differs from the official code (for multiples of the window all three agree); ``shift_first=True``
+reproduces timm's order exactly.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+from timm.layers import trunc_normal_
+
+from .functional import scaled_dot_product_attention
+
+__all__ = [
+    "WindowAttention",
+    "window_partition",
+    "window_reverse",
+    "relative_position_index",
+    "shifted_window_mask",
+    "effective_window",
+]
+
+MASK_VALUE = -100.0
+
+
+def _tuple(value: int | Sequence[int], n: int) -> tuple[int, ...]:
+    if isinstance(value, int):
+        return (value,) * n
+    value = tuple(int(v) for v in value)
+    if len(value) != n:
+        raise ValueError(f"expected {n} values, got {value}")
+    return value
+
+
+def window_partition(x: Tensor, window: Sequence[int]) -> Tensor:
+    """(B, *grid, C) with grid a multiple of `window` -> (B * num_windows, prod(window), C), windows in raster order."""
+    nd = len(window)
+    b, *grid, c = x.shape
+    split = [b]
+    for size, w in zip(grid, window):
+        split += [size // w, w]
+    x = x.view(*split, c)
+    order = [0] + [1 + 2 * i for i in range(nd)] + [2 + 2 * i for i in range(nd)] + [2 * nd + 1]
+    return x.permute(order).reshape(-1, math.prod(window), c)
+
+
+def window_reverse(windows: Tensor, window: Sequence[int], grid: Sequence[int]) -> Tensor:
+    """Inverse of `window_partition`: (B * num_windows, prod(window), C) -> (B, *grid, C)."""
+    nd = len(window)
+    c = windows.shape[-1]
+    counts = [size // w for size, w in zip(grid, window)]
+    x = windows.view(-1, *counts, *window, c)
+    order = [0]
+    for i in range(nd):
+        order += [1 + i, 1 + nd + i]
+    order.append(2 * nd + 1)
+    return x.permute(order).reshape(-1, *grid, c)
+
+
+def relative_position_index(window: Sequence[int], table_window: Sequence[int] | None = None) -> Tensor:
+    """(N, N) index into a relative-position table sized for `table_window` (default: `window`).
+
+    The table holds one row per relative offset, raster ordered over prod(2 * table_window - 1)
+    offsets; a smaller `window` reads the rows of its own (smaller) set of offsets.
+    """
+    table_window = tuple(window) if table_window is None else tuple(table_window)
+    axes = [torch.arange(w) for w in window]
+    coords = torch.stack(torch.meshgrid(*axes, indexing="ij")).flatten(1)  # nd, N
+    rel = coords[:, :, None] - coords[:, None, :]  # nd, N, N
+    index = torch.zeros_like(rel[0])
+    for i, tw in enumerate(table_window):
+        stride = math.prod(2 * t - 1 for t in table_window[i + 1:])
+        index += (rel[i] + tw - 1) * stride
+    return index
+
+
+def shifted_window_mask(
+    grid: Sequence[int], window: Sequence[int], shift: Sequence[int], device=None, dtype=torch.float32
+) -> Tensor:
+    """(num_windows, N, N) additive mask for SW-MSA on a padded `grid`: -100 between tokens of different regions."""
+    region = torch.zeros(tuple(grid), dtype=torch.long, device=device)
+    for dim, (size, w, s) in enumerate(zip(grid, window, shift)):
+        if s == 0:
+            continue  # no cyclic shift along this dimension: a single region
+        label = torch.zeros(size, dtype=torch.long, device=device)
+        label[size - w: size - s] = 1
+        label[size - s:] = 2
+        view = [1] * len(grid)
+        view[dim] = size
+        region = region * 3 + label.view(view)
+    ids = window_partition(region[None, ..., None], window).squeeze(-1)  # nW, N
+    different = ids[:, None, :] != ids[:, :, None]
+    return torch.zeros(different.shape, dtype=dtype, device=device).masked_fill(different, MASK_VALUE)
+
+
+def effective_window(
+    grid: Sequence[int], window: Sequence[int], shift: Sequence[int]
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Window and shift actually used on `grid`: a dimension no larger than its window is one window, unshifted."""
+    eff_window = tuple(min(g, w) for g, w in zip(grid, window))
+    eff_shift = tuple(0 if g <= w else s for g, w, s in zip(grid, window, shift))
+    return eff_window, eff_shift
+
+
+def _pad_end(x: Tensor, pads: Sequence[int]) -> Tensor:
+    """Zero-pad the grid dimensions of a channels-last (B, *grid, C) tensor at their ends."""
+    if not any(pads):
+        return x
+    pad_arg = [0, 0]
+    for p in reversed(pads):
+        pad_arg += [0, p]
+    return F.pad(x, pad_arg)
+
+
+def _crop(x: Tensor, shape: Sequence[int], pads: Sequence[int]) -> Tensor:
+    if not any(pads):
+        return x
+    return x[(slice(None),) + tuple(slice(0, s) for s in shape)]
+
+
+def _roll(x: Tensor, shift: Sequence[int], dims: Sequence[int], sign: int) -> Tensor:
+    if not any(shift):
+        return x
+    return torch.roll(x, shifts=tuple(sign * s for s in shift), dims=tuple(dims))
+
+
+class WindowAttention(nn.Module):
+    """W-MSA / SW-MSA token mixer over a 2D or 3D grid: ``forward(x[B, N, C], shape) -> [B, N, C]``.
+
+    Parameters (``qkv``, ``proj``, ``relative_position_bias_table``) carry the same names as in the
+    official Swin, timm and MONAI, so checkpoints map one to one.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        window_size: int | Sequence[int] = 7,
+        shift_size: int | Sequence[int] = 0,
+        spatial_dims: int | None = None,
+        qkv_bias: bool = True,
+        attn_drop: float = 0.0,
+        proj_drop: float = 0.0,
+        head_dim: int | None = None,
+        shift_first: bool = False,
+    ) -> None:
+        super().__init__()
+        self.shift_first = shift_first
+        if spatial_dims is None:
+            spatial_dims = 2 if isinstance(window_size, int) else len(window_size)
+        if spatial_dims not in (2, 3):
+            raise ValueError(f"WindowAttention supports 2D and 3D grids, got spatial_dims={spatial_dims}")
+        self.spatial_dims = spatial_dims
+        self.window_size = _tuple(window_size, spatial_dims)
+        self.shift_size = _tuple(shift_size, spatial_dims)
+        if any(s >= w for s, w in zip(self.shift_size, self.window_size)):
+            raise ValueError(f"shift_size {self.shift_size} must be smaller than window_size {self.window_size}")
+        if head_dim is None:
+            if dim % num_heads:
+                raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}")
+            head_dim = dim // num_heads
+        self.dim = dim
+        self.num_heads = num_heads
+        self.head_dim = head_dim
+        self.scale = head_dim**-0.5
+        attn_dim = head_dim * num_heads
+
+        table_rows = math.prod(2 * w - 1 for w in self.window_size)
+        self.relative_position_bias_table = nn.Parameter(torch.zeros(table_rows, num_heads))
+        self.register_buffer("relative_position_index", relative_position_index(self.window_size), persistent=False)
+        self.qkv = nn.Linear(dim, attn_dim * 3, bias=qkv_bias)
+        self.attn_drop = attn_drop
+        self.proj = nn.Linear(attn_dim, dim)
+        self.proj_drop = nn.Dropout(proj_drop)
+        self._mask_cache: dict[tuple, Tensor] = {}
+        trunc_normal_(self.relative_position_bias_table, std=0.02)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, num_heads={self.num_heads}, window_size={self.window_size}, shift_size={self.shift_size}"
+
+    def relative_position_bias(self, window: Sequence[int]) -> Tensor:
+        """(heads, N, N) bias for a window of size `window` (the configured one or a smaller one)."""
+        window = tuple(window)
+        if window == self.window_size:
+            index = self.relative_position_index
+        else:
+            index = relative_position_index(window, self.window_size).to(self.relative_position_index.device)
+        n = math.prod(window)
+        bias = self.relative_position_bias_table[index.reshape(-1)].view(n, n, -1)
+        return bias.permute(2, 0, 1)
+
+    def _shift_mask(self, grid: tuple[int, ...], window: tuple[int, ...], shift: tuple[int, ...], x: Tensor) -> Tensor:
+        key = (grid, window, shift, x.device, x.dtype)
+        mask = self._mask_cache.get(key)
+        if mask is None:
+            mask = shifted_window_mask(grid, window, shift, device=x.device, dtype=x.dtype)
+            if not (torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.onnx.is_in_onnx_export()):
+                self._mask_cache[key] = mask
+        return mask
+
+    def forward(self, x: Tensor, shape: Sequence[int]) -> Tensor:
+        b, n, c = x.shape
+        shape = tuple(int(s) for s in shape)
+        if len(shape) != self.spatial_dims or math.prod(shape) != n:
+            raise ValueError(
+                f"WindowAttention got {n} tokens with grid {shape}; expected a {self.spatial_dims}D grid of {n} tokens"
+            )
+        window, shift = effective_window(shape, self.window_size, self.shift_size)
+        pads = tuple((w - s % w) % w for s, w in zip(shape, window))
+        grid = tuple(s + p for s, p in zip(shape, pads))
+        dims = tuple(range(1, 1 + self.spatial_dims))
+        x = x.view(b, *shape, c)
+        if self.shift_first:
+            x = _pad_end(_roll(x, shift, dims, -1), pads)
+        else:
+            x = _roll(_pad_end(x, pads), shift, dims, -1)
+
+        windows = window_partition(x, window)  # B*nW, Nw, C
+        bias = self.relative_position_bias(window).unsqueeze(0)  # 1, heads, Nw, Nw
+        if any(shift):
+            mask = self._shift_mask(grid, window, shift, x)  # nW, Nw, Nw
+            bias = (bias + mask.unsqueeze(1)).unsqueeze(0)  # 1, nW, heads, Nw, Nw
+            bias = bias.expand(b, -1, -1, -1, -1).reshape(-1, *bias.shape[2:])  # B*nW, heads, Nw, Nw
+        windows = self._attend(windows, bias)
+        x = window_reverse(windows, window, grid)
+
+        if self.shift_first:
+            x = _roll(_crop(x, shape, pads), shift, dims, 1)
+        else:
+            x = _crop(_roll(x, shift, dims, 1), shape, pads)
+        return x.reshape(b, n, c)
+
+    def _attend(self, windows: Tensor, bias: Tensor) -> Tensor:
+        bw, nw, _ = windows.shape
+        qkv = self.qkv(windows).reshape(bw, nw, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)
+        dropout = self.attn_drop if self.training else 0.0
+        out = scaled_dot_product_attention(q, k, v, bias=bias, dropout_p=dropout, scale=self.scale)
+        out = out.transpose(1, 2).reshape(bw, nw, -1)
+        return self.proj_drop(self.proj(out))

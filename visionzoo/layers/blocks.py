@@ -1,0 +1,44 @@
+"""The pre-norm transformer block shared by ViT, Swin and every backbone that plugs in a token mixer."""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch.nn as nn
+from timm.layers import DropPath, LayerScale, Mlp
+from torch import Tensor
+
+__all__ = ["TransformerBlock"]
+
+
+class TransformerBlock(nn.Module):
+    """``x + mixer(norm1(x), shape)`` then ``x + mlp(norm2(x))``, each branch with optional layer scale and DropPath.
+
+    Submodule names (``norm1``, ``attn``, ``ls1``, ``norm2``, ``mlp.fc1``/``fc2``) follow timm's ViT and
+    Swin blocks.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        mixer: nn.Module,
+        mlp_ratio: float = 4.0,
+        norm_layer: Callable[[int], nn.Module] = nn.LayerNorm,
+        act_layer: Callable[[], nn.Module] = nn.GELU,
+        drop_path: float = 0.0,
+        proj_drop: float = 0.0,
+        init_values: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.norm1 = norm_layer(dim)
+        self.attn = mixer
+        self.ls1 = LayerScale(dim, init_values=init_values) if init_values else nn.Identity()
+        self.drop_path1 = DropPath(drop_path) if drop_path > 0.0 else nn.Identity()
+        self.norm2 = norm_layer(dim)
+        self.mlp = Mlp(in_features=dim, hidden_features=int(dim * mlp_ratio), act_layer=act_layer, drop=proj_drop)
+        self.ls2 = LayerScale(dim, init_values=init_values) if init_values else nn.Identity()
+        self.drop_path2 = DropPath(drop_path) if drop_path > 0.0 else nn.Identity()
+
+    def forward(self, x: Tensor, shape: Sequence[int]) -> Tensor:
+        x = x + self.drop_path1(self.ls1(self.attn(self.norm1(x), shape)))
+        x = x + self.drop_path2(self.ls2(self.mlp(self.norm2(x))))
+        return x

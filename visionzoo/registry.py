@@ -1,0 +1,240 @@
+"""The model registry: named architectures (`@register_model`), their weight tags, and `create_model`.
+
+Names follow timm: an architecture name such as ``swin_tiny_patch4_window7_224`` and, for published
+weights, ``name.tag`` (``vit_small_patch16_224.augreg_in21k_ft_in1k``). Weight tags are data
+(`visionzoo.weights.WeightEntry`), registered apart from the architecture functions.
+"""
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch.nn as nn
+
+from .weights.entry import WeightEntry
+
+__all__ = [
+    "register_model",
+    "register_weights",
+    "create_model",
+    "list_models",
+    "list_pretrained",
+    "get_pretrained_cfg",
+    "get_arch_cfg",
+    "split_model_name_tag",
+    "is_model",
+    "model_family",
+]
+
+_logger = logging.getLogger(__name__)
+
+_ENTRYPOINTS: dict[str, Callable[..., nn.Module]] = {}
+_ARCH_CFGS: dict[str, dict[str, Any]] = {}
+_FAMILIES: dict[str, str] = {}
+_WEIGHTS: dict[str, dict[str, WeightEntry]] = {}
+
+
+def register_model(fn: Callable[..., nn.Module] | None = None, **arch_cfg: Any):
+    """Register an architecture function under its own name.
+
+    Use bare (``@register_model``) or with architecture defaults that every weight tag inherits
+    (``@register_model(first_conv="patch_embed.proj", classifier="head")``).
+    """
+
+    def _register(f: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        name = f.__name__
+        if name in _ENTRYPOINTS:
+            raise RuntimeError(f"model {name!r} is registered twice ({_ENTRYPOINTS[name].__module__} and {f.__module__})")
+        _ENTRYPOINTS[name] = f
+        _ARCH_CFGS[name] = dict(arch_cfg)
+        _FAMILIES[name] = f.__module__.rsplit(".", 1)[-1]
+        return f
+
+    return _register(fn) if fn is not None else _register
+
+
+def register_weights(model_name: str, tag: str, entry: WeightEntry) -> None:
+    """Attach a published checkpoint to a registered architecture; the first tag is the default."""
+    if model_name not in _ENTRYPOINTS:
+        raise KeyError(f"cannot register weights {model_name}.{tag}: architecture {model_name!r} is not registered")
+    tags = _WEIGHTS.setdefault(model_name, {})
+    if tag in tags:
+        raise RuntimeError(f"weight tag {model_name}.{tag} is registered twice")
+    tags[tag] = entry
+
+
+def split_model_name_tag(name: str) -> tuple[str, str | None]:
+    """``"vit_small_patch16_224.augreg_in1k"`` -> ``("vit_small_patch16_224", "augreg_in1k")``."""
+    arch, _, tag = name.partition(".")
+    return arch, (tag or None)
+
+
+def is_model(name: str) -> bool:
+    """True if `name` (with or without a tag) names a registered architecture."""
+    return split_model_name_tag(name)[0] in _ENTRYPOINTS
+
+
+def model_family(name: str) -> str:
+    """The family (defining module) of a registered architecture, e.g. ``"swin"``."""
+    return _FAMILIES[_require_arch(split_model_name_tag(name)[0])]
+
+
+def _closest(name: str, candidates: Iterable[str], n: int = 5) -> list[str]:
+    candidates = list(candidates)
+    close = difflib.get_close_matches(name, candidates, n=n, cutoff=0.5)
+    if not close:  # fall back to substring matches on the leading word, e.g. "swin"
+        stem = name.split("_")[0]
+        close = [c for c in candidates if stem and stem in c][:n]
+    return close
+
+
+def _require_arch(arch: str) -> str:
+    if arch not in _ENTRYPOINTS:
+        close = _closest(arch, _ENTRYPOINTS)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise ValueError(
+            f"Unknown model {arch!r}.{hint} visionzoo.list_models() lists all {len(_ENTRYPOINTS)} registered names."
+        )
+    return arch
+
+
+def _match_any(name: str, patterns: Iterable[str]) -> bool:
+    return any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+def _as_patterns(filter: str | Iterable[str] | None) -> list[str]:
+    if not filter:
+        return []
+    return [filter] if isinstance(filter, str) else list(filter)
+
+
+def list_models(
+    filter: str | Iterable[str] = "",
+    exclude_filters: str | Iterable[str] = (),
+    pretrained: bool = False,
+) -> list[str]:
+    """Registered architecture names matching fnmatch `filter`, sorted; with `pretrained`, only those with weights."""
+    include, exclude = _as_patterns(filter), _as_patterns(exclude_filters)
+    names = [
+        n
+        for n in _ENTRYPOINTS
+        if (not include or _match_any(n, include))
+        and not _match_any(n, exclude)
+        and (not pretrained or _WEIGHTS.get(n))
+    ]
+    return sorted(names)
+
+
+def list_pretrained(filter: str | Iterable[str] = "*", exclude_filters: str | Iterable[str] = ()) -> list[str]:
+    """Registered ``name.tag`` weight entries matching `filter`, in name order (default tag first)."""
+    include, exclude = _as_patterns(filter) or ["*"], _as_patterns(exclude_filters)
+    out = []
+    for arch in sorted(_WEIGHTS):
+        for tag in _WEIGHTS[arch]:
+            full = f"{arch}.{tag}"
+            if (_match_any(full, include) or _match_any(arch, include)) and not _match_any(full, exclude):
+                out.append(full)
+    return out
+
+
+def _resolve_weight_entry(arch: str, tag: str | None) -> tuple[str | None, WeightEntry | None]:
+    tags = _WEIGHTS.get(arch, {})
+    if tag is None:
+        if not tags:
+            return None, None
+        tag = next(iter(tags))
+    if tag not in tags:
+        known = ", ".join(f"{arch}.{t}" for t in tags) or "none"
+        raise ValueError(f"Unknown weight tag {arch}.{tag}. Registered tags for {arch}: {known}.")
+    return tag, tags[tag]
+
+
+def get_arch_cfg(name: str) -> dict[str, Any]:
+    """Architecture defaults (first conv, classifier, input size, mean/std) of a registered model."""
+    arch = _require_arch(split_model_name_tag(name)[0])
+    return dict(_ARCH_CFGS[arch])
+
+
+def get_pretrained_cfg(name: str) -> dict[str, Any]:
+    """The merged pretrained_cfg of ``name`` or ``name.tag``: architecture defaults overlaid by the weight entry."""
+    arch, tag = split_model_name_tag(name)
+    _require_arch(arch)
+    cfg: dict[str, Any] = {"architecture": arch, "tag": None, **_ARCH_CFGS[arch]}
+    tag, entry = _resolve_weight_entry(arch, tag)
+    if entry is not None:
+        cfg.update(entry.pretrained_cfg())
+        cfg["tag"] = tag
+    return cfg
+
+
+def create_model(
+    model_name: str | None = None,
+    pretrained: bool = False,
+    checkpoint_path: str | None = None,
+    *,
+    name: str | None = None,
+    num_classes: int | None = None,
+    in_chans: int | None = None,
+    img_size: int | tuple[int, ...] | None = None,
+    features_only: bool = False,
+    out_indices: Iterable[int] | None = None,
+    **overrides: Any,
+) -> nn.Module:
+    """Build a registered model, optionally with pretrained or checkpoint weights.
+
+    `model_name` may carry a weight tag (``"vit_small_patch16_224.augreg_in21k_ft_in1k"``); `name` is an
+    alias so that a config's ``model=dict(name=..., ...)`` can be passed as ``create_model(**cfg.model)``.
+    `checkpoint_path` loads a file in the layout the model's original authors published (converted,
+    strictly). `features_only=True` returns a wrapper whose forward gives a list of NCHW feature maps.
+    """
+    if model_name is None and name is None:
+        raise ValueError("create_model() needs a model name, e.g. create_model('vit_small_patch16_224')")
+    if model_name is not None and name is not None and model_name != name:
+        raise ValueError(f"create_model() got two names: {model_name!r} and name={name!r}")
+    model_name = model_name or name
+    overrides.pop("type", None)  # tolerated so registry-style dicts (type=...) also work
+    arch, tag = split_model_name_tag(model_name)
+    _require_arch(arch)
+    if pretrained and checkpoint_path:
+        raise ValueError("pass either pretrained=True or checkpoint_path=..., not both")
+
+    entry = None
+    if pretrained or tag is not None:
+        tag, entry = _resolve_weight_entry(arch, tag)
+        if pretrained and entry is None:
+            raise ValueError(
+                f"{arch} has no registered pretrained weights; list_pretrained() shows the ones that do. "
+                "Use checkpoint_path= to load a local file."
+            )
+
+    kwargs = dict(overrides)
+    for key, value in (("num_classes", num_classes), ("in_chans", in_chans), ("img_size", img_size)):
+        if value is not None:
+            kwargs[key] = value
+
+    if pretrained and num_classes is None and entry.num_classes is not None:
+        kwargs["num_classes"] = entry.num_classes  # build the head the weights were trained with
+    model = _ENTRYPOINTS[arch](**kwargs)
+    cfg = get_pretrained_cfg(f"{arch}.{tag}" if tag else arch)
+    model.pretrained_cfg = cfg
+    model.default_cfg = cfg
+
+    if pretrained:
+        from .weights.pretrained import load_pretrained
+
+        load_pretrained(model, arch, tag, entry)
+    elif checkpoint_path:
+        from .weights.checkpoint import load_checkpoint
+
+        load_checkpoint(model, checkpoint_path)
+
+    if features_only:
+        from .models.features import FeatureExtractor
+
+        model = FeatureExtractor(model, out_indices=out_indices)
+    elif out_indices is not None:
+        _logger.warning("out_indices=%s is ignored unless features_only=True", out_indices)
+    return model

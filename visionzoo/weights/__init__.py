@@ -1,0 +1,19 @@
+"""Weights: tag entries (data), safe checkpoint reading, converters from publishers' layouts, download + cache."""
+from .checkpoint import CheckpointError, load_checkpoint, load_state_dict_strict, read_checkpoint, unwrap_state_dict
+from .entry import WeightEntry
+from .hub import WeightsNotFoundError, cache_dir, cached_weight_path, download_url, resolve_weight_file, sha256_file
+
+__all__ = [
+    "CheckpointError",
+    "WeightEntry",
+    "WeightsNotFoundError",
+    "cache_dir",
+    "cached_weight_path",
+    "download_url",
+    "load_checkpoint",
+    "load_state_dict_strict",
+    "read_checkpoint",
+    "resolve_weight_file",
+    "sha256_file",
+    "unwrap_state_dict",
+]
