@@ -248,8 +248,8 @@ _VIT_CFG = dict(
 _VIT_CFG_384 = {**_VIT_CFG, "input_size": (3, 384, 384), "crop_pct": 1.0}
 
 
-def _vit(img_size: int, **kwargs: Any) -> VisionTransformer:
-    kwargs.setdefault("img_size", img_size)
+def _vit(default_img_size: int, **kwargs: Any) -> VisionTransformer:
+    kwargs.setdefault("img_size", default_img_size)
     return VisionTransformer(**kwargs)
 
 

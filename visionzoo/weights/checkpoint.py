@@ -72,8 +72,8 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
                 "(torch.save(model.state_dict(), ...)) or convert it with tools/convert_checkpoint.py."
             ) from e
         raise CheckpointError(f"{path} is not a PyTorch checkpoint or is corrupt ({e})") from e
-    except (RuntimeError, EOFError, ValueError, OSError) as e:
-        raise CheckpointError(f"{path} is not a PyTorch checkpoint or is truncated/corrupt ({e})") from e
+    except Exception as e:  # the unpickler raises many types (EOFError, IndexError, RuntimeError...) on garbage
+        raise CheckpointError(f"{path} is not a PyTorch checkpoint or is truncated/corrupt ({type(e).__name__}: {e})") from e
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"{path} holds a {type(obj).__name__}, not a state dict of tensors")
     return dict(obj), {}

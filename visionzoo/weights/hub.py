@@ -125,7 +125,8 @@ def resolve_weight_file(name_tag: str, entry: WeightEntry, progress: bool = True
         if entry.hf_hub_id:
             from huggingface_hub import hf_hub_download
 
-            return Path(hf_hub_download(entry.hf_hub_id, filename=_file_name(entry)))
+            # offline is read per call (huggingface_hub reads HF_HUB_OFFLINE only once, at import)
+            return Path(hf_hub_download(entry.hf_hub_id, filename=_file_name(entry), local_files_only=_offline()))
         if entry.url:
             if _offline():
                 raise OSError("offline mode (HF_HUB_OFFLINE/VISIONZOO_OFFLINE) is set")
