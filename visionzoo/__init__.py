@@ -7,17 +7,11 @@ Public API::
     model = vz.create_model("swin_tiny_patch4_window7_224", pretrained=False, num_classes=10)
 """
 from . import backbones as _backbones  # noqa: F401  (registers architectures)
+from .benchmarking import run_benchmark as benchmark
 from .registry import create_model, get_pretrained_cfg, list_models, list_pretrained, register_model
 from .weights import catalog as _catalog  # noqa: F401  (registers weight tags)
 
 __version__ = "0.1.0"
-
-
-def benchmark(*args, **kwargs):
-    """Measure params, GMACs, throughput and peak memory of a model (and a reference); see `visionzoo.benchmark`."""
-    from .benchmark import run_benchmark
-
-    return run_benchmark(*args, **kwargs)
 
 
 __all__ = ["benchmark", "create_model", "get_pretrained_cfg", "list_models", "list_pretrained", "register_model", "__version__"]

@@ -1,0 +1,114 @@
+"""Benchmark: GMACs match timm and a hand count, measures are sane, train mode and CLI run (no timing asserts)."""
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import visionzoo as vz
+import visionzoo.benchmarking as bm
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = dict(depth=2)
+FAST = dict(batch_size=2, img_size=64, warmup=1, runs=2, threads=1, verbose=False)
+
+
+def vit_macs(img: int, patch: int, dim: int, depth: int, mlp_ratio: int, num_classes: int) -> int:
+    """MACs of a class-token ViT forward on one image, by hand: patch conv, block linears, QK^T and AV, head."""
+    patches = (img // patch) ** 2
+    tokens = patches + 1
+    embed = patches * dim * (3 * patch * patch)
+    linears = tokens * (3 * dim * dim + dim * dim + 2 * mlp_ratio * dim * dim)  # qkv, proj, fc1 + fc2
+    attention = 2 * tokens * tokens * dim  # QK^T and AV summed over heads
+    head = dim * num_classes  # class token only
+    return embed + depth * (linears + attention) + head
+
+
+@pytest.fixture(scope="module")
+def inference_result():
+    return bm.run_benchmark("vit_tiny_patch16_224", compare="timm", model_kwargs=TINY, ref_kwargs=TINY, **FAST)
+
+
+def test_gmacs_match_timm_and_hand_count(inference_result):
+    ours, ref = inference_result["ours"], inference_result["ref"]
+    assert ours["gmacs"] == pytest.approx(ref["gmacs"], rel=0.01)
+    expected = vit_macs(img=64, patch=16, dim=192, depth=2, mlp_ratio=4, num_classes=1000)
+    assert ours["gmacs"] * 1e9 == pytest.approx(expected, rel=1e-9)
+
+
+def test_measurements_are_sane(inference_result):
+    r = inference_result
+    assert (r["model"], r["reference"], r["mode"], r["img_size"], r["batch_size"]) == (
+        "vit_tiny_patch16_224", "timm", "inference", [64, 64], 2
+    )
+    assert r["ours"]["params_m"] == r["ref"]["params_m"] > 0
+    for side in ("ours", "ref"):
+        assert r[side]["throughput"] > 0 and r[side]["latency_ms"] > 0
+        assert r[side]["peak_mem_mib"] > 0
+    assert r["ratio"]["params_m"] == 1.0
+
+
+def test_table_has_rows_and_columns(inference_result):
+    table = bm.format_table(inference_result)
+    for header in ("params (M)", "GMACs", "throughput (img/s)", "latency (ms/batch)", "peak memory (MiB)",
+                   "ours", "reference (timm)", "ratio ours/ref", "vit_tiny_patch16_224", "threads=1"):
+        assert header in table
+
+
+def test_cpu_fused_sdpa_is_counted():
+    q, k, v = torch.randn(2, 3, 5, 4), torch.randn(2, 3, 7, 4), torch.randn(2, 3, 7, 6)
+    counter = torch.utils.flop_counter.FlopCounterMode(display=False, custom_mapping=bm.FLOP_FORMULAS)
+    with counter:
+        torch.nn.functional.scaled_dot_product_attention(q, k, v)
+    assert counter.get_total_flops() == 2 * 2 * 3 * 5 * 7 * 4 + 2 * 2 * 3 * 5 * 7 * 6
+
+
+def test_train_mode_runs():
+    r = bm.run_benchmark("vit_tiny_patch16_224", compare="timm", mode="train", model_kwargs=TINY, ref_kwargs=TINY,
+                         **FAST)
+    assert r["mode"] == "train"
+    assert r["ours"]["throughput"] > 0 and r["ref"]["throughput"] > 0
+    assert r["ours"]["peak_mem_mib"] > 0
+
+
+def test_module_without_reference():
+    model = vz.create_model("vit_tiny_patch16_224", depth=1)
+    r = vz.benchmark(model, **FAST)  # the package-level entry point
+    assert r["model"] == "VisionTransformer" and r["ref"] is None and r["ratio"] is None
+    assert "reference" in bm.format_table(r)
+
+
+def test_registered_reference_is_used(monkeypatch):
+    monkeypatch.setattr(bm, "REFERENCES", dict(bm.REFERENCES))
+    bm.register_reference("self", lambda name, img_size, **kw: vz.create_model(name, img_size=img_size, **kw))
+    r = bm.run_benchmark("vit_tiny_patch16_224", compare="self", model_kwargs=TINY, ref_kwargs=TINY, **FAST)
+    assert r["ratio"]["gmacs"] == 1.0 and r["ratio"]["params_m"] == 1.0
+
+
+def test_unknown_reference_names_known_ones():
+    with pytest.raises(ValueError, match="timm"):
+        bm.run_benchmark("vit_tiny_patch16_224", compare="no_such_library", verbose=False)
+
+
+def test_cli_writes_json(tmp_path):
+    out = tmp_path / "result.json"
+    cmd = [sys.executable, "tools/benchmark.py", "vit_tiny_patch16_224", "--compare", "timm", "--set", "depth=1",
+           "--ref-set", "depth=1", "--img-size", "32", "--batch-size", "1", "--warmup", "0", "--runs", "1",
+           "--threads", "1", "--json", str(out)]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "ratio ours/ref" in proc.stdout
+    result = json.loads(out.read_text())
+    assert result["img_size"] == [32, 32] and result["ours"]["params_m"] == result["ref"]["params_m"]
+
+
+def test_cli_parses_set_values_without_eval():
+    spec = importlib.util.spec_from_file_location("benchmark_cli", REPO / "tools" / "benchmark.py")
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    assert cli.parse_pairs(["depth=2", "window_size=(7, 7)", "attn=softmax", "x=__import__('os')"]) == {
+        "depth": 2, "window_size": (7, 7), "attn": "softmax", "x": "__import__('os')"
+    }

@@ -1,0 +1,439 @@
+"""Benchmark a model against a reference implementation: params, GMACs, throughput, latency and peak memory.
+
+``run_benchmark("swin_tiny_patch4_window7_224", compare="timm")`` builds our model and timm's, counts
+their MACs the same way, times them interleaved (ours, ref, ours, ref, ...) so machine noise hits both
+alike, and prints one table. References are pluggable: `register_reference("monai", build_fn)`.
+Nothing here asserts on timings; the numbers are reported, not judged.
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+from .layers import explicit_attention, to_ntuple
+from .registry import create_model, get_pretrained_cfg
+
+__all__ = [
+    "REFERENCES",
+    "register_reference",
+    "build_timm_reference",
+    "count_params",
+    "count_gmacs",
+    "peak_memory_mib",
+    "FLOP_FORMULAS",
+    "run_benchmark",
+    "format_table",
+]
+
+MODES = ("inference", "train")
+ReferenceBuilder = Callable[..., nn.Module]  # fn(name, img_size=(H, W), **kwargs) -> nn.Module
+
+
+# --- references ---------------------------------------------------------------------------------
+def _build_with_img_size(
+    build: Callable[..., nn.Module], name: str, img_size: tuple[int, int], **kwargs: Any
+) -> nn.Module:
+    """Build with ``img_size=`` (so ViT pos-embeds and Swin masks match the input); drop it if unsupported."""
+    if "img_size" in kwargs:
+        return build(name, **kwargs)
+    try:
+        return build(name, img_size=img_size, **kwargs)
+    except TypeError as e:  # architectures without an img_size argument (e.g. convnets)
+        if "img_size" not in str(e):
+            raise
+        return build(name, **kwargs)
+
+
+def build_timm_reference(name: str, img_size: tuple[int, int], **kwargs: Any) -> nn.Module:
+    """``timm.create_model(name, pretrained=False, img_size=img_size, **kwargs)``: random weights, no download."""
+    import timm
+
+    def build(model_name: str, **kw: Any) -> nn.Module:
+        return timm.create_model(model_name, pretrained=False, **kw)
+
+    kwargs.pop("pretrained", None)
+    return _build_with_img_size(build, name, img_size, **kwargs)
+
+
+REFERENCES: dict[str, ReferenceBuilder] = {"timm": build_timm_reference}
+
+
+def register_reference(name: str, fn: ReferenceBuilder) -> ReferenceBuilder:
+    """Make ``compare=name`` build its model with ``fn(model_name, img_size=(H, W), **ref_kwargs)``."""
+    REFERENCES[name] = fn
+    return fn
+
+
+def _require_reference(name: str) -> ReferenceBuilder:
+    if name not in REFERENCES:
+        raise ValueError(f"Unknown reference {name!r}; known references: {', '.join(sorted(REFERENCES))}.")
+    return REFERENCES[name]
+
+
+# --- static measures ----------------------------------------------------------------------------
+def _cpu_flash_sdpa_flop(query, key, value, *args: Any, out_shape=None, **kwargs: Any) -> int:
+    """FLOPs of fused CPU SDPA, which torch's counter otherwise reports as 0: QK^T plus AV."""
+    b, h, l, e = query
+    s, ev = key[-2], value[-1]
+    return 2 * b * h * l * s * e + 2 * b * h * l * s * ev
+
+
+FLOP_FORMULAS: dict[Any, Callable[..., int]] = {
+    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _cpu_flash_sdpa_flop,
+}
+
+
+def count_params(model: nn.Module) -> float:
+    """Parameters in millions."""
+    return sum(p.numel() for p in model.parameters()) / 1e6
+
+
+def count_gmacs(model: nn.Module, img_size: tuple[int, int], in_chans: int = 3, device: str = "cpu") -> float:
+    """GMACs (FLOPs / 2) of one eval-mode forward on a single image, attention matmuls included.
+
+    Our blocks run their explicit-math attention and fused CPU SDPA gets a formula, so a model and its
+    reference are counted alike whichever attention kernel they use.
+    """
+    was_training = model.training
+    model.eval()
+    counter = FlopCounterMode(display=False, custom_mapping=FLOP_FORMULAS)
+    x = torch.randn(1, in_chans, *img_size, device=device)
+    try:
+        with torch.no_grad(), explicit_attention(), counter:
+            model(x)
+    finally:
+        model.train(was_training)
+    return counter.get_total_flops() / 2 / 1e9
+
+
+# --- timed steps --------------------------------------------------------------------------------
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _inference_step(model: nn.Module, x: torch.Tensor) -> Callable[[], None]:
+    """One eval-mode forward under `torch.inference_mode()`."""
+    model.eval()
+
+    def step() -> None:
+        with torch.inference_mode():
+            model(x)
+
+    return step
+
+
+def _train_step(model: nn.Module, params: list[nn.Parameter], x: torch.Tensor) -> Callable[[], None]:
+    """Forward, cross-entropy against random labels, backward and an SGD step; grads are freed after each step."""
+    model.train()
+    optimizer = torch.optim.SGD(params, lr=1e-4)
+    target: list[torch.Tensor] = []
+
+    def step() -> None:
+        out = model(x)
+        if not target:  # labels shaped like the output: (B,) for logits, (B, *spatial) for dense outputs
+            target.append(torch.randint(out.shape[1], (out.shape[0], *out.shape[2:]), device=out.device))
+        F.cross_entropy(out, target[0]).backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    return step
+
+
+def _time_once(step: Callable[[], None], device: torch.device) -> float:
+    _sync(device)
+    start = time.perf_counter()
+    step()
+    _sync(device)
+    return time.perf_counter() - start
+
+
+# --- peak memory --------------------------------------------------------------------------------
+def _peak_from_memory_events(events: list[tuple[float, int]]) -> int:
+    """Highest running total of (timestamp, bytes) allocation/free events, relative to the start (>= 0)."""
+    running = peak = 0
+    for _, nbytes in sorted(events, key=lambda e: e[0]):
+        running += nbytes
+        peak = max(peak, running)
+    return peak
+
+
+def _cpu_memory_events(prof: torch.profiler.profile) -> list[tuple[float, int]]:
+    """The profiler's ``[memory]`` events (time, signed bytes), read from its exported chrome trace."""
+    fd, path = tempfile.mkstemp(suffix=".json")
+    os.close(fd)
+    try:
+        prof.export_chrome_trace(path)
+        with open(path) as f:
+            trace = json.load(f)
+    finally:
+        os.remove(path)
+    events = trace["traceEvents"] if isinstance(trace, dict) else trace
+    return [(e["ts"], int(e["args"]["Bytes"])) for e in events if e.get("name") == "[memory]"]
+
+
+def peak_memory_mib(step: Callable[[], None], device: str | torch.device = "cpu") -> float | None:
+    """Peak memory one call of `step` allocates above what was allocated before it, in MiB.
+
+    CUDA reads the caching allocator's peak; CPU replays the allocations and frees that
+    ``torch.profiler`` records with ``profile_memory=True``. Other devices give None.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        _sync(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        before = torch.cuda.memory_allocated(device)
+        step()
+        _sync(device)
+        return (torch.cuda.max_memory_allocated(device) - before) / 2**20
+    if device.type == "cpu":
+        activities = [torch.profiler.ProfilerActivity.CPU]
+        with torch.profiler.profile(activities=activities, profile_memory=True) as prof:
+            step()
+        return _peak_from_memory_events(_cpu_memory_events(prof)) / 2**20
+    return None
+
+
+# --- orchestration ------------------------------------------------------------------------------
+@contextmanager
+def _num_threads(threads: int | None) -> Iterator[None]:
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _log(verbose: bool, msg: str) -> None:
+    if verbose:
+        print(f"[benchmark] {msg}", file=sys.stderr, flush=True)
+
+
+def _model_name(model: str | nn.Module) -> str:
+    return model if isinstance(model, str) else type(model).__name__
+
+
+def _default_img_size(model: str | nn.Module) -> tuple[int, int]:
+    """The model's ``pretrained_cfg["input_size"][1:]``, else 224."""
+    cfg = get_pretrained_cfg(model) if isinstance(model, str) else getattr(model, "pretrained_cfg", None) or {}
+    input_size = cfg.get("input_size")
+    return tuple(input_size[1:]) if input_size else (224, 224)
+
+
+def _in_chans(model: nn.Module) -> int:
+    if isinstance(getattr(model, "in_chans", None), int):
+        return model.in_chans
+    input_size = (getattr(model, "pretrained_cfg", None) or {}).get("input_size")
+    return input_size[0] if input_size else 3
+
+
+def _reference_name(model: str | nn.Module, ref_name: str | None) -> str:
+    if ref_name is not None:
+        return ref_name
+    if isinstance(model, str):
+        return model
+    arch = (getattr(model, "pretrained_cfg", None) or {}).get("architecture")
+    if arch is None:
+        raise ValueError("compare= with an nn.Module needs ref_name= (the reference model to build)")
+    return arch
+
+
+class _Candidate:
+    """One benchmarked model (ours or the reference): its module, input, timed step and measurements."""
+
+    def __init__(self, label: str, model: nn.Module, img_size: tuple[int, int], *, batch_size: int, mode: str,
+                 channels_last: bool, compile: bool, device: torch.device) -> None:
+        self.label = label
+        memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        model = model.to(device=device, memory_format=memory_format)
+        in_chans = _in_chans(model)
+        self.params_m = count_params(model)
+        self.gmacs = count_gmacs(model, img_size, in_chans, str(device))
+        x = torch.randn(batch_size, in_chans, *img_size, device=device).contiguous(memory_format=memory_format)
+        runnable = torch.compile(model) if compile else model
+        if mode == "train":
+            self.step = _train_step(runnable, list(model.parameters()), x)
+        else:
+            self.step = _inference_step(runnable, x)
+        self.model = model
+        self.times: list[float] = []
+        self.peak_mem_mib: float | None = None
+
+    def summary(self, batch_size: int) -> dict[str, float | None]:
+        median = statistics.median(self.times)
+        return {
+            "params_m": self.params_m,
+            "gmacs": self.gmacs,
+            "throughput": batch_size / median,
+            "peak_mem_mib": self.peak_mem_mib,
+            "latency_ms": median * 1e3,
+        }
+
+
+def _ratio(ours: dict[str, float | None], ref: dict[str, float | None]) -> dict[str, float | None]:
+    keys = ("throughput", "peak_mem_mib", "params_m", "gmacs", "latency_ms")
+    return {k: ours[k] / ref[k] if ours[k] is not None and ref[k] else None for k in keys}
+
+
+def _compiled_graphs() -> int:
+    """Graphs torch.compile has built so far in this process (dynamo's stats counter)."""
+    from torch._dynamo.utils import counters
+
+    return counters["stats"]["unique_graphs"]
+
+
+def _settle_compilation(candidates: list[_Candidate], verbose: bool, max_rounds: int = 10) -> None:
+    """Extra untimed rounds until torch.compile stops building graphs, so recompiles never land in timed runs.
+
+    Dynamo recompiles on later calls (e.g. once it marks a shape dynamic), so a fixed warmup may not be enough.
+    """
+    for i in range(max_rounds):
+        before = _compiled_graphs()
+        for c in candidates:
+            c.step()
+        if _compiled_graphs() == before:
+            return
+        _log(verbose, f"torch.compile still compiling; extra warmup round {i + 1}")
+
+
+def _measure(
+    candidates: list[_Candidate], *, warmup: int, runs: int, compile: bool, device: torch.device, verbose: bool
+) -> None:
+    """Warm up, then time `runs` rounds interleaved across candidates; then one profiled step each for memory."""
+    for i in range(warmup):
+        _log(verbose, f"warmup {i + 1}/{warmup}")
+        for c in candidates:
+            c.step()
+    if compile:
+        _settle_compilation(candidates, verbose)
+    for i in range(runs):
+        for c in candidates:
+            c.times.append(_time_once(c.step, device))
+        _log(verbose, f"measuring throughput run {i + 1}/{runs}: " + ", ".join(
+            f"{c.label} {c.times[-1] * 1e3:.1f} ms" for c in candidates))
+    for c in candidates:
+        _log(verbose, f"measuring peak memory of one step ({c.label})")
+        c.peak_mem_mib = peak_memory_mib(c.step, device)
+
+
+def run_benchmark(
+    model: str | nn.Module,
+    *,
+    compare: str | None = None,
+    batch_size: int = 8,
+    img_size: int | tuple[int, int] | None = None,
+    mode: str = "inference",
+    channels_last: bool = False,
+    compile: bool = False,
+    threads: int | None = None,
+    warmup: int = 2,
+    runs: int = 5,
+    device: str = "cpu",
+    model_kwargs: dict | None = None,
+    ref_name: str | None = None,
+    ref_kwargs: dict | None = None,
+    verbose: bool = True,
+) -> dict:
+    """Measure params, GMACs, throughput, latency and peak memory of `model` and, with `compare`, a reference.
+
+    `model` is a registered name (built with ``create_model(name, img_size=..., **model_kwargs)``) or a
+    module. `compare` names a reference library in `REFERENCES` (``"timm"``), which builds `ref_name`
+    (default: the same name) with `ref_kwargs`. Both get ``img_size`` so sizes that set position
+    embeddings or attention masks match the input. Timed steps are interleaved; the median is reported.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if runs < 1 or warmup < 0:
+        raise ValueError(f"need runs >= 1 and warmup >= 0, got runs={runs}, warmup={warmup}")
+    build_ref = _require_reference(compare) if compare is not None else None
+    size = to_ntuple(img_size, 2, "img_size") if img_size is not None else _default_img_size(model)
+    dev = torch.device(device)
+    name = _model_name(model)
+    options = dict(batch_size=batch_size, mode=mode, channels_last=channels_last, compile=compile, device=dev)
+
+    with _num_threads(threads):
+        _log(verbose, f"building {name} (visionzoo) at {size[0]}x{size[1]}")
+        module = model if isinstance(model, nn.Module) else _build_with_img_size(
+            create_model, model, size, **(model_kwargs or {}))
+        candidates = [_Candidate("ours", module, size, **options)]
+        if build_ref is not None:
+            reference = _reference_name(model, ref_name)
+            _log(verbose, f"building {reference} ({compare})")
+            ref_module = build_ref(reference, img_size=size, **(ref_kwargs or {}))
+            candidates.append(_Candidate(compare, ref_module, size, **options))
+        _measure(candidates, warmup=warmup, runs=runs, compile=compile, device=dev, verbose=verbose)
+        used_threads = torch.get_num_threads()
+
+    ours = candidates[0].summary(batch_size)
+    ref = candidates[1].summary(batch_size) if len(candidates) > 1 else None
+    result = {
+        "model": name,
+        "reference": compare,
+        "batch_size": batch_size,
+        "img_size": list(size),
+        "mode": mode,
+        "device": str(dev),
+        "threads": used_threads,
+        "channels_last": channels_last,
+        "compile": compile,
+        "torch": torch.__version__,
+        "ours": ours,
+        "ref": ref,
+        "ratio": _ratio(ours, ref) if ref is not None else None,
+    }
+    if verbose:
+        print(format_table(result), flush=True)
+    return result
+
+
+# --- report -------------------------------------------------------------------------------------
+_ROWS = (
+    ("params (M)", "params_m", "{:.2f}"),
+    ("GMACs (fwd, per image)", "gmacs", "{:.3f}"),
+    ("throughput (img/s)", "throughput", "{:.1f}"),
+    ("latency (ms/batch)", "latency_ms", "{:.1f}"),
+    ("peak memory (MiB)", "peak_mem_mib", "{:.1f}"),
+)
+
+
+def _fmt(fmt: str, value: float | None) -> str:
+    return "-" if value is None else fmt.format(value)
+
+
+def format_table(result: dict) -> str:
+    """One aligned table (rows: params, GMACs, throughput, latency, peak memory; columns: ours, reference, ratio)."""
+    h, w = result["img_size"]
+    extras = "".join(f" {k}" for k in ("channels_last", "compile") if result.get(k))
+    header = (
+        f"{result['model']} | mode={result['mode']} batch={result['batch_size']} size={h}x{w} "
+        f"threads={result['threads']} device={result['device']}{extras} | torch {result.get('torch', '?')}"
+    )
+    ref_label = f"reference ({result['reference']})" if result["reference"] else "reference"
+    columns = ["", "ours", ref_label, "ratio ours/ref"]
+    ref, ratio = result["ref"] or {}, result["ratio"] or {}
+    rows = [
+        [label, _fmt(fmt, result["ours"][key]), _fmt(fmt, ref.get(key)), _fmt("{:.3f}", ratio.get(key))]
+        for label, key, fmt in _ROWS
+    ]
+    widths = [max(len(r[i]) for r in [columns, *rows]) for i in range(len(columns))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(cells))
+
+    rule = "-" * len(line(columns))
+    return "\n".join([header, rule, line(columns), rule, *(line(r) for r in rows), rule])
+
