@@ -52,3 +52,20 @@ def test_window_attention_refuses_class_token():
 def test_head_dim_must_divide():
     with pytest.raises(ValueError, match="not divisible"):
         SelfAttention(dim=10, num_heads=3)
+
+
+def test_forward_queries_equals_leading_rows_of_full_attention():
+    attn = SelfAttention(dim=12, num_heads=3, qkv_bias=True).eval()
+    x = torch.randn(2, 10, 12)
+    with torch.no_grad():
+        torch.testing.assert_close(attn.forward_queries(x, 3), attn(x)[:, :3], atol=1e-6, rtol=1e-5)
+
+
+def test_transformer_block_prefix_matches_full_block():
+    from visionzoo.layers import TransformerBlock
+
+    block = TransformerBlock(12, SelfAttention(12, 3, qkv_bias=True)).eval()
+    x = torch.randn(2, 10, 12)
+    assert block.supports_prefix_only
+    with torch.no_grad():
+        torch.testing.assert_close(block.forward_prefix(x, (3, 3), 1), block(x, (3, 3))[:, :1], atol=1e-6, rtol=1e-5)

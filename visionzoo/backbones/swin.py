@@ -17,7 +17,7 @@ from timm.layers import ClassifierHead
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
-from ..layers import PatchEmbed, TransformerBlock, build_attention, trunc_normal_
+from ..layers import PatchEmbed, TransformerBlock, build_attention, map_microbatches, trunc_normal_
 from ..registry import register_model
 from ..weights.entry import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from .features import FeatureInfo, feature_take_indices
@@ -120,13 +120,16 @@ class SwinStage(nn.Module):
         x = self.downsample(x)
         b, *grid, c = x.shape
         grid = tuple(grid)
-        x = x.reshape(b, -1, c)
+        x = map_microbatches(lambda chunk: self._blocks(chunk, grid), x.reshape(b, -1, c))
+        return x.view(b, *grid, c)
+
+    def _blocks(self, x: Tensor, grid: tuple[int, ...]) -> Tensor:
         for block in self.blocks:
             if self.grad_checkpointing and self.training and not torch.jit.is_scripting():
                 x = checkpoint(block, x, grid, use_reentrant=False)
             else:
                 x = block(x, grid)
-        return x.view(b, *grid, c)
+        return x
 
 
 class SwinTransformer(nn.Module):

@@ -1,9 +1,10 @@
 """Shared building blocks: attention (token mixers), transformer block, patch/position embeddings.
 
-Layers never import backbones or heads. Where a timm layer is exactly what we need (Mlp, DropPath,
-LayerScale, trunc_normal_), it is reused rather than rewritten.
+Layers never import backbones or heads. Where a timm layer is exactly what we need (DropPath,
+LayerScale, trunc_normal_), it is reused rather than rewritten; our Mlp keeps timm's names but bounds
+its inference temporaries (see `visionzoo.layers.mlp`).
 """
-from timm.layers import DropPath, LayerScale, Mlp, trunc_normal_
+from timm.layers import DropPath, LayerScale, trunc_normal_
 
 from .attention import (
     ATTENTION_TYPES,
@@ -17,6 +18,8 @@ from .attention import (
     use_explicit_attention,
 )
 from .blocks import TransformerBlock
+from .microbatch import autograd_free, map_microbatches
+from .mlp import Mlp
 from .patch_embed import PatchEmbed, check_image_input, to_ntuple
 from .pos_embed import resample_abs_pos_embed
 
@@ -30,7 +33,9 @@ __all__ = [
     "SelfAttention",
     "TransformerBlock",
     "WindowAttention",
+    "autograd_free",
     "build_attention",
+    "map_microbatches",
     "check_image_input",
     "explicit_attention",
     "register_attention",

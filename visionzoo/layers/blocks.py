@@ -4,8 +4,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import torch.nn as nn
-from timm.layers import DropPath, LayerScale, Mlp
+from timm.layers import DropPath, LayerScale
 from torch import Tensor
+
+from .mlp import Mlp
 
 __all__ = ["TransformerBlock"]
 
@@ -42,3 +44,13 @@ class TransformerBlock(nn.Module):
         x = x + self.drop_path1(self.ls1(self.attn(self.norm1(x), shape)))
         x = x + self.drop_path2(self.ls2(self.mlp(self.norm2(x))))
         return x
+
+    @property
+    def supports_prefix_only(self) -> bool:
+        """True if the mixer can compute the output of leading tokens alone (`forward_prefix`)."""
+        return hasattr(self.attn, "forward_queries")
+
+    def forward_prefix(self, x: Tensor, shape: Sequence[int], num_tokens: int) -> Tensor:
+        """``forward(x, shape)[:, :num_tokens]`` computed for those tokens only (they still attend to all)."""
+        y = x[:, :num_tokens] + self.drop_path1(self.ls1(self.attn.forward_queries(self.norm1(x), num_tokens)))
+        return y + self.drop_path2(self.ls2(self.mlp(self.norm2(y))))

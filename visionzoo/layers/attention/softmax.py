@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch.nn as nn
+import torch.nn.functional as F
 from torch import Tensor
 
 from .functional import scaled_dot_product_attention
@@ -53,6 +54,23 @@ class SelfAttention(nn.Module):
         x = scaled_dot_product_attention(q, k, v, bias=attn_bias, dropout_p=dropout, scale=self.scale)
         x = x.transpose(1, 2).reshape(b, n, -1)
         return self.proj_drop(self.proj(x))
+
+    def forward_queries(self, x: Tensor, num_queries: int) -> Tensor:
+        """Output for the first `num_queries` tokens only, each still attending to all N tokens.
+
+        Equal to ``forward(x)[:, :num_queries]`` at a fraction of the cost; a classifier that pools
+        only the class token needs nothing else from its last block.
+        """
+        b, n, _ = x.shape
+        attn_dim = self.num_heads * self.head_dim
+        weight, bias = self.qkv.weight, self.qkv.bias
+        q = F.linear(x[:, :num_queries], weight[:attn_dim], None if bias is None else bias[:attn_dim])
+        kv = F.linear(x, weight[attn_dim:], None if bias is None else bias[attn_dim:])
+        q = q.view(b, num_queries, self.num_heads, self.head_dim).transpose(1, 2)
+        k, v = kv.view(b, n, 2, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+        dropout = self.attn_drop if self.training else 0.0
+        out = scaled_dot_product_attention(q, k, v, dropout_p=dropout, scale=self.scale)
+        return self.proj_drop(self.proj(out.transpose(1, 2).reshape(b, num_queries, -1)))
 
 
 class MultiHeadAttention(nn.Module):
