@@ -94,3 +94,19 @@ def test_pretrained_offline_names_the_file_to_place(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     with pytest.raises(FileNotFoundError, match=r"Place the file at .*vit_tiny_patch16_224.augreg_in21k_ft_in1k"):
         vz.create_model("vit_tiny_patch16_224", pretrained=True)
+
+
+@pytest.mark.parametrize("name", ["vit_tiny_patch16_224", "swin_tiny_patch4_window7_224"])
+@pytest.mark.parametrize(
+    "x,match",
+    [
+        (torch.randn(3, 64, 64), "Add the batch dimension"),
+        (torch.randn(1, 1, 64, 64), "expected 3 input channels, got 1"),
+        (torch.zeros(1, 3, 64, 64, dtype=torch.uint8), "floating-point"),
+        (torch.randn(1, 3, 2, 64), "smaller than one patch"),
+    ],
+)
+def test_models_reject_bad_input_with_the_fix(name, x, match):
+    model = vz.create_model(name, **({"depth": 1} if name.startswith("vit") else {"depths": (1, 1, 1, 1)}))
+    with pytest.raises(ValueError, match=match):
+        model(x)

@@ -43,3 +43,11 @@ def test_swin_micro_batched_inference_equals_training_graph_forward():
         fast = model(torch.cat([x, x]))  # 16 images: 9.6 MB, split into micro-batches
     slow = model(x)
     torch.testing.assert_close(fast[:8], slow.detach(), atol=1e-5, rtol=1e-5)
+
+
+def test_mlp_matches_formula_and_timm_names():
+    mlp = Mlp(6, 10, out_features=4).eval()
+    x = torch.randn(2, 5, 6)
+    expected = torch.nn.functional.gelu(x @ mlp.fc1.weight.T + mlp.fc1.bias) @ mlp.fc2.weight.T + mlp.fc2.bias
+    torch.testing.assert_close(mlp(x), expected, atol=1e-6, rtol=1e-5)
+    assert set(mlp.state_dict()) == {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"}
