@@ -1,12 +1,11 @@
 """Swin: exact parity with timm (all variants, several sizes, train-mode backward) and the timm model interface."""
 import pytest
 import torch
-import torch.nn.functional as F
 
 import visionzoo as vz
 
 from ..conftest import randomize_
-from .timm_parity import max_abs_diff, timm_and_ours
+from .timm_parity import assert_grad_checkpointing_is_exact, assert_train_step_matches, max_abs_diff, timm_and_ours
 
 SWIN_VARIANTS = [
     "swin_tiny_patch4_window7_224",
@@ -49,15 +48,8 @@ def test_swin_default_padding_follows_official_order():
 def test_swin_train_step_matches_timm():
     kwargs = dict(drop_path_rate=0.0, **SMALL)
     ref, ours = timm_and_ours("swin_tiny_patch4_window7_224", timm_kwargs=kwargs, ours_kwargs=kwargs)
-    ref.train(), ours.train()
     x, y = torch.randn(2, 3, 224, 224), torch.tensor([1, 5])
-    loss_ref, loss_ours = F.cross_entropy(ref(x), y), F.cross_entropy(ours(x), y)
-    loss_ref.backward(), loss_ours.backward()
-    assert abs(loss_ref.item() - loss_ours.item()) <= 1e-4
-    ref_grads = dict(ref.named_parameters())
-    for name, p in ours.named_parameters():
-        assert torch.isfinite(p.grad).all(), name
-        torch.testing.assert_close(p.grad, ref_grads[name].grad, atol=1e-4, rtol=1e-3, msg=name)
+    assert_train_step_matches(ref, ours, x, y)
 
 
 def test_swin_forward_intermediates_match_timm():
@@ -94,12 +86,5 @@ def test_swin_head_interface():
 
 
 def test_swin_grad_checkpointing_gives_same_gradients():
-    model = randomize_(vz.create_model("swin_tiny_patch4_window7_224", drop_path_rate=0.0, **SMALL)).train()
-    x = torch.randn(1, 3, 64, 64)
-    model(x).sum().backward()
-    plain = {n: p.grad.clone() for n, p in model.named_parameters()}
-    model.zero_grad()
-    model.set_grad_checkpointing(True)
-    model(x).sum().backward()
-    for n, p in model.named_parameters():
-        torch.testing.assert_close(p.grad, plain[n], msg=n)
+    model = randomize_(vz.create_model("swin_tiny_patch4_window7_224", drop_path_rate=0.0, **SMALL))
+    assert_grad_checkpointing_is_exact(model, torch.randn(1, 3, 64, 64))

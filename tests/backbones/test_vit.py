@@ -1,12 +1,11 @@
 """ViT: exact parity with timm (all variants, several sizes, train-mode backward) and the timm model interface."""
 import pytest
 import torch
-import torch.nn.functional as F
 
 import visionzoo as vz
 
 from ..conftest import randomize_
-from .timm_parity import max_abs_diff, timm_and_ours
+from .timm_parity import assert_grad_checkpointing_is_exact, assert_train_step_matches, max_abs_diff, timm_and_ours
 
 VIT_VARIANTS = [
     "vit_tiny_patch16_224",
@@ -42,28 +41,13 @@ def test_vit_avg_pool_without_class_token_matches_timm():
 def test_vit_train_step_matches_timm():
     kwargs = dict(depth=4, drop_rate=0.0, drop_path_rate=0.0)
     ref, ours = timm_and_ours("vit_small_patch16_224", timm_kwargs=kwargs, ours_kwargs=kwargs)
-    ref.train(), ours.train()
     x, y = torch.randn(2, 3, 224, 224), torch.tensor([3, 7])
-    loss_ref = F.cross_entropy(ref(x), y)
-    loss_ours = F.cross_entropy(ours(x), y)
-    loss_ref.backward(), loss_ours.backward()
-    assert abs(loss_ref.item() - loss_ours.item()) <= 1e-4
-    ref_grads = dict(ref.named_parameters())
-    for name, p in ours.named_parameters():
-        assert torch.isfinite(p.grad).all(), name
-        torch.testing.assert_close(p.grad, ref_grads[name].grad, atol=1e-4, rtol=1e-3, msg=name)
+    assert_train_step_matches(ref, ours, x, y)
 
 
 def test_vit_grad_checkpointing_gives_same_gradients():
-    model = randomize_(vz.create_model("vit_tiny_patch16_224", depth=2, img_size=64)).train()
-    x = torch.randn(2, 3, 64, 64)
-    model(x).sum().backward()
-    plain = {n: p.grad.clone() for n, p in model.named_parameters()}
-    model.zero_grad()
-    model.set_grad_checkpointing(True)
-    model(x).sum().backward()
-    for n, p in model.named_parameters():
-        torch.testing.assert_close(p.grad, plain[n], msg=n)
+    model = randomize_(vz.create_model("vit_tiny_patch16_224", depth=2, img_size=64))
+    assert_grad_checkpointing_is_exact(model, torch.randn(2, 3, 64, 64))
 
 
 def test_vit_forward_intermediates_match_timm():

@@ -12,12 +12,11 @@ from typing import Any, Callable
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from timm.layers import ClassifierHead
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
-from ..layers import PatchEmbed, TransformerBlock, build_attention, map_microbatches, trunc_normal_
+from ..layers import PatchEmbed, TransformerBlock, build_attention, map_microbatches, pad_end, trunc_normal_
 from ..registry import register_model
 from ..weights.entry import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from .features import FeatureInfo, feature_take_indices
@@ -51,13 +50,7 @@ class PatchMerging(nn.Module):
         self.reduction = nn.Linear(len(self.order) * dim, self.out_dim, bias=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        grid = x.shape[1:-1]
-        pads = [s % 2 for s in grid]
-        if any(pads):
-            pad_arg = [0, 0]
-            for p in reversed(pads):
-                pad_arg += [0, p]
-            x = F.pad(x, pad_arg)
+        x = pad_end(x, [s % 2 for s in x.shape[1:-1]], channels_last=True)
         parts = [x[(slice(None),) + tuple(slice(o, None, 2) for o in offset)] for offset in self.order]
         return self.reduction(self.norm(torch.cat(parts, dim=-1)))
 

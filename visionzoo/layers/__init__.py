@@ -20,7 +20,8 @@ from .attention import (
 from .blocks import TransformerBlock
 from .microbatch import autograd_free, map_microbatches
 from .mlp import Mlp
-from .patch_embed import PatchEmbed, check_image_input, to_ntuple
+from .helpers import pad_end, pads_to_multiple, to_ntuple
+from .patch_embed import PatchEmbed, check_image_input
 from .pos_embed import resample_abs_pos_embed
 
 __all__ = [
@@ -36,6 +37,8 @@ __all__ = [
     "autograd_free",
     "build_attention",
     "map_microbatches",
+    "pad_end",
+    "pads_to_multiple",
     "check_image_input",
     "explicit_attention",
     "register_attention",

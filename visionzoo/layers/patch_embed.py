@@ -5,20 +5,11 @@ from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["PatchEmbed", "check_image_input", "to_ntuple"]
+from .helpers import pad_end, pads_to_multiple, to_ntuple
 
-
-def to_ntuple(value: int | Sequence[int], n: int, name: str = "value") -> tuple[int, ...]:
-    """Broadcast an int to an n-tuple, or check that a sequence has n entries."""
-    if isinstance(value, int):
-        return (value,) * n
-    value = tuple(int(v) for v in value)
-    if len(value) != n:
-        raise ValueError(f"{name} must be an int or {n} ints, got {value}")
-    return value
+__all__ = ["PatchEmbed", "check_image_input"]
 
 
 def check_image_input(x: Tensor, in_chans: int, spatial_dims: int = 2, min_size: Sequence[int] | None = None) -> None:
@@ -82,13 +73,7 @@ class PatchEmbed(nn.Module):
 
     def forward(self, x: Tensor) -> tuple[Tensor, tuple[int, ...]]:
         check_image_input(x, self.in_chans, self.spatial_dims, self.patch_size)
-        pads = [(p - s % p) % p for s, p in zip(x.shape[2:], self.patch_size)]
-        if any(pads):
-            pad_arg: list[int] = []
-            for p in reversed(pads):
-                pad_arg += [0, p]
-            x = F.pad(x, pad_arg)
-        x = self.proj(x)
+        x = self.proj(pad_end(x, pads_to_multiple(x.shape[2:], self.patch_size), channels_last=False))
         grid = tuple(int(s) for s in x.shape[2:])
         x = x.flatten(2).transpose(1, 2)
         return self.norm(x), grid

@@ -21,10 +21,10 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from torch import Tensor
 from timm.layers import trunc_normal_
 
+from ..helpers import pad_end, pads_to_multiple, to_ntuple
 from .functional import scaled_dot_product_attention
 
 __all__ = [
@@ -37,15 +37,6 @@ __all__ = [
 ]
 
 MASK_VALUE = -100.0
-
-
-def _tuple(value: int | Sequence[int], n: int) -> tuple[int, ...]:
-    if isinstance(value, int):
-        return (value,) * n
-    value = tuple(int(v) for v in value)
-    if len(value) != n:
-        raise ValueError(f"expected {n} values, got {value}")
-    return value
 
 
 def window_partition(x: Tensor, window: Sequence[int]) -> Tensor:
@@ -118,16 +109,6 @@ def effective_window(
     return eff_window, eff_shift
 
 
-def _pad_end(x: Tensor, pads: Sequence[int]) -> Tensor:
-    """Zero-pad the grid dimensions of a channels-last (B, *grid, C) tensor at their ends."""
-    if not any(pads):
-        return x
-    pad_arg = [0, 0]
-    for p in reversed(pads):
-        pad_arg += [0, p]
-    return F.pad(x, pad_arg)
-
-
 def _crop(x: Tensor, shape: Sequence[int], pads: Sequence[int]) -> Tensor:
     if not any(pads):
         return x
@@ -167,8 +148,8 @@ class WindowAttention(nn.Module):
         if spatial_dims not in (2, 3):
             raise ValueError(f"WindowAttention supports 2D and 3D grids, got spatial_dims={spatial_dims}")
         self.spatial_dims = spatial_dims
-        self.window_size = _tuple(window_size, spatial_dims)
-        self.shift_size = _tuple(shift_size, spatial_dims)
+        self.window_size = to_ntuple(window_size, spatial_dims, "window_size")
+        self.shift_size = to_ntuple(shift_size, spatial_dims, "shift_size")
         if any(s >= w for s, w in zip(self.shift_size, self.window_size)):
             raise ValueError(f"shift_size {self.shift_size} must be smaller than window_size {self.window_size}")
         if head_dim is None:
@@ -222,14 +203,14 @@ class WindowAttention(nn.Module):
                 f"WindowAttention got {n} tokens with grid {shape}; expected a {self.spatial_dims}D grid of {n} tokens"
             )
         window, shift = effective_window(shape, self.window_size, self.shift_size)
-        pads = tuple((w - s % w) % w for s, w in zip(shape, window))
+        pads = pads_to_multiple(shape, window)
         grid = tuple(s + p for s, p in zip(shape, pads))
         dims = tuple(range(1, 1 + self.spatial_dims))
         x = x.view(b, *shape, c)
         if self.shift_first:
-            x = _pad_end(_roll(x, shift, dims, -1), pads)
+            x = pad_end(_roll(x, shift, dims, -1), pads, channels_last=True)
         else:
-            x = _roll(_pad_end(x, pads), shift, dims, -1)
+            x = _roll(pad_end(x, pads, channels_last=True), shift, dims, -1)
 
         windows = window_partition(x, window)  # B*nW, Nw, C
         bias = self.relative_position_bias(window).unsqueeze(0)  # 1, heads, Nw, Nw
