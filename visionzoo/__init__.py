@@ -7,6 +7,7 @@ Public API::
     model = vz.create_model("swin_tiny_patch4_window7_224", pretrained=False, num_classes=10)
 """
 from . import backbones as _backbones  # noqa: F401  (registers architectures)
+from . import models as _models  # noqa: F401  (registers segmenters)
 from .benchmarking import run_benchmark as benchmark
 from .registry import create_model, get_pretrained_cfg, list_models, list_pretrained, register_model
 from .weights import catalog as _catalog  # noqa: F401  (registers weight tags)

@@ -1,11 +1,13 @@
-"""Vision Transformer (Dosovitskiy et al., ICLR 2021), assembled from the shared layers.
+"""Vision Transformer (Dosovitskiy et al., ICLR 2021), assembled from the shared layers, for 2D images and 3D volumes.
 
 Parameter names follow timm's ``VisionTransformer`` (so timm checkpoints map one to one). Any input
-size works: the position embedding is resampled to the token grid (timm's anti-aliased bicubic) and
-sizes that are not multiples of the patch are zero-padded.
+size works: the position embedding is resampled to the token grid (timm's anti-aliased bicubic in
+2D, trilinear in 3D) and sizes that are not multiples of the patch are zero-padded. The 3D form is
+the encoder of UNETR.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from functools import partial
 from typing import Any, Callable
@@ -51,10 +53,12 @@ class VisionTransformer(nn.Module):
         attn: str | dict[str, Any] | None = None,
         norm_layer: Callable[[int], nn.Module] | None = None,
         act_layer: Callable[[], nn.Module] = nn.GELU,
+        spatial_dims: int = 2,
     ) -> None:
         """
         Args:
             img_size: size the position embedding is laid out for; other sizes resample it.
+            spatial_dims: 2 for images (B, C, H, W), 3 for volumes (B, C, D, H, W).
             global_pool: "token" (class token), "avg", "max" or "" (no pooling).
             attn: token mixer config for every block, e.g. ``dict(type="softmax")`` (default).
             fc_norm: normalise after pooling instead of before; defaults to True for avg/max pooling.
@@ -74,10 +78,11 @@ class VisionTransformer(nn.Module):
         self.has_class_token = class_token
         self.grad_checkpointing = False
 
-        self.patch_embed = PatchEmbed(patch_size, in_chans, embed_dim)
-        self.img_size = to_ntuple(img_size, 2, "img_size")
+        self.spatial_dims = spatial_dims
+        self.patch_embed = PatchEmbed(patch_size, in_chans, embed_dim, spatial_dims=spatial_dims)
+        self.img_size = to_ntuple(img_size, spatial_dims, "img_size")
         self.pos_grid = self.patch_embed.grid_size(self.img_size)
-        num_patches = self.pos_grid[0] * self.pos_grid[1]
+        num_patches = math.prod(self.pos_grid)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim)) if class_token else None
         self.pos_embed = nn.Parameter(torch.zeros(1, num_patches + self.num_prefix_tokens, embed_dim))
         self.pos_drop = nn.Dropout(pos_drop_rate)
@@ -153,14 +158,14 @@ class VisionTransformer(nn.Module):
         self.head = nn.Linear(self.embed_dim, num_classes, device=device) if num_classes > 0 else nn.Identity()
 
     # --- forward ------------------------------------------------------------------------------
-    def _embed(self, x: Tensor) -> tuple[Tensor, tuple[int, int]]:
+    def _embed(self, x: Tensor) -> tuple[Tensor, tuple[int, ...]]:
         x, grid = self.patch_embed(x)
         if self.cls_token is not None:
             x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
         pos_embed = resample_abs_pos_embed(self.pos_embed, grid, self.pos_grid, self.num_prefix_tokens)
         return self.pos_drop(x + pos_embed), grid
 
-    def _run_block(self, block: nn.Module, x: Tensor, grid: tuple[int, int]) -> Tensor:
+    def _run_block(self, block: nn.Module, x: Tensor, grid: tuple[int, ...]) -> Tensor:
         if self.grad_checkpointing and self.training and not torch.jit.is_scripting():
             return checkpoint(block, x, grid, use_reentrant=False)
         return block(x, grid)
@@ -205,7 +210,7 @@ class VisionTransformer(nn.Module):
         output_fmt: str = "NCHW",
         intermediates_only: bool = False,
     ) -> list[Tensor] | tuple[Tensor, list[Tensor]]:
-        """Outputs of the blocks at `indices` (last n if int, all if None) as NCHW maps or NLC tokens."""
+        """Outputs of the blocks at `indices` (last n if int, all if None) as NCHW (NCDHW) maps or NLC tokens."""
         if output_fmt not in ("NCHW", "NLC"):
             raise ValueError(f"output_fmt must be 'NCHW' or 'NLC', got {output_fmt!r}")
         take, max_index = feature_take_indices(len(self.blocks), indices)
@@ -220,7 +225,8 @@ class VisionTransformer(nn.Module):
         prefix = [y[:, : self.num_prefix_tokens] for y in intermediates]
         intermediates = [y[:, self.num_prefix_tokens:] for y in intermediates]
         if output_fmt == "NCHW":
-            intermediates = [y.reshape(b, *grid, -1).permute(0, 3, 1, 2).contiguous() for y in intermediates]
+            channels_first = (0, len(grid) + 1, *range(1, len(grid) + 1))
+            intermediates = [y.reshape(b, *grid, -1).permute(channels_first).contiguous() for y in intermediates]
         if return_prefix_tokens and self.num_prefix_tokens:
             intermediates = list(zip(intermediates, prefix))
         if intermediates_only:

@@ -1,4 +1,7 @@
-"""Assembly of backbones and heads into task models, and the features_only wrapper."""
+"""Assembly of backbones and heads into task models (segmenters), and the features_only wrapper."""
+from . import swin_unetr, unetr  # noqa: F401  (register the named segmenters)
 from .features import FeatureExtractor
+from .swin_unetr import SwinUNETR
+from .unetr import UNETR
 
-__all__ = ["FeatureExtractor"]
+__all__ = ["FeatureExtractor", "SwinUNETR", "UNETR"]

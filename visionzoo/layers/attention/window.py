@@ -7,7 +7,10 @@ checkpoints of both load exactly:
 
 * padding happens *before* the cyclic shift, padded tokens are zeros that take part in attention;
 * a grid no larger than the window along a dimension uses a window of the grid's size there and no
-  shift, and the bias of the smaller window is read from the full table at the same relative offsets;
+  shift; the bias of the smaller window is read from the full table at the same relative offsets
+  (``shrunk_window_bias="relative"``), or, as MONAI's SwinUNETR does, from the leading N x N block of
+  the full window's index (``"truncated"``: needed for exact parity with MONAI-trained weights at
+  grids smaller than the window, e.g. the last stage at 96^3);
 * the shift mask is -100 between tokens that came from different regions, as in both references.
 
 timm shifts *before* padding, so for sizes that are not multiples of the window its SW-MSA output
@@ -140,9 +143,13 @@ class WindowAttention(nn.Module):
         proj_drop: float = 0.0,
         head_dim: int | None = None,
         shift_first: bool = False,
+        shrunk_window_bias: str = "relative",
     ) -> None:
         super().__init__()
+        if shrunk_window_bias not in ("relative", "truncated"):
+            raise ValueError(f"shrunk_window_bias must be 'relative' or 'truncated', got {shrunk_window_bias!r}")
         self.shift_first = shift_first
+        self.shrunk_window_bias = shrunk_window_bias
         if spatial_dims is None:
             spatial_dims = 2 if isinstance(window_size, int) else len(window_size)
         if spatial_dims not in (2, 3):
@@ -178,11 +185,13 @@ class WindowAttention(nn.Module):
     def relative_position_bias(self, window: Sequence[int]) -> Tensor:
         """(heads, N, N) bias for a window of size `window` (the configured one or a smaller one)."""
         window = tuple(window)
+        n = math.prod(window)
         if window == self.window_size:
             index = self.relative_position_index
+        elif self.shrunk_window_bias == "truncated":
+            index = self.relative_position_index[:n, :n]
         else:
             index = relative_position_index(window, self.window_size).to(self.relative_position_index.device)
-        n = math.prod(window)
         bias = self.relative_position_bias_table[index.reshape(-1)].view(n, n, -1)
         return bias.permute(2, 0, 1)
 

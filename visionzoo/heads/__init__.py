@@ -1,0 +1,4 @@
+"""Task heads that read backbone features: dense decoders (UNETR, Swin UNETR); classification lives in the backbones."""
+from .unetr import SwinUNETRDecoder, UNETRDecoder
+
+__all__ = ["SwinUNETRDecoder", "UNETRDecoder"]
