@@ -67,7 +67,31 @@ def build_timm_reference(name: str, img_size: tuple[int, int], **kwargs: Any) ->
     return _build_with_img_size(build, name, img_size, **kwargs)
 
 
-REFERENCES: dict[str, ReferenceBuilder] = {"timm": build_timm_reference}
+_MONAI_DEFAULTS = {
+    "swin_unetr": dict(in_channels=1, out_channels=2, feature_size=48),
+    "swin_unetr_brats": dict(in_channels=4, out_channels=3, feature_size=48),
+    "unetr": dict(in_channels=1, out_channels=2),
+}
+_MONAI_ARGS = {"in_chans": "in_channels", "num_classes": "out_channels"}
+
+
+def build_monai_reference(name: str, img_size: tuple[int, ...], **kwargs: Any) -> nn.Module:
+    """MONAI's network for a visionzoo segmenter name (``swin_unetr*`` -> SwinUNETR, ``unetr`` -> UNETR), random weights.
+
+    visionzoo keyword names (in_chans, num_classes) are translated to MONAI's (in_channels, out_channels).
+    """
+    from monai.networks.nets import UNETR, SwinUNETR
+
+    if name not in _MONAI_DEFAULTS:
+        raise ValueError(f"no MONAI reference for {name!r}; known: {', '.join(sorted(_MONAI_DEFAULTS))}")
+    args = {**_MONAI_DEFAULTS[name], **{_MONAI_ARGS.get(k, k): v for k, v in kwargs.items()}}
+    args.setdefault("spatial_dims", len(img_size))
+    if name == "unetr":
+        return UNETR(img_size=args.pop("img_size", img_size), **args)
+    return SwinUNETR(**args)
+
+
+REFERENCES: dict[str, ReferenceBuilder] = {"timm": build_timm_reference, "monai": build_monai_reference}
 
 
 def register_reference(name: str, fn: ReferenceBuilder) -> ReferenceBuilder:
@@ -227,8 +251,15 @@ def _model_name(model: str | nn.Module) -> str:
     return model if isinstance(model, str) else type(model).__name__
 
 
-def _default_img_size(model: str | nn.Module) -> tuple[int, int]:
-    """The model's ``pretrained_cfg["input_size"][1:]``, else 224."""
+def _build_ours(name: str, size: tuple[int, ...], kwargs: dict) -> nn.Module:
+    """Our model; ``img_size`` is passed only to architectures whose weights depend on it (position embeddings)."""
+    if get_pretrained_cfg(name).get("img_size_free"):
+        return create_model(name, **kwargs)
+    return _build_with_img_size(create_model, name, size, **kwargs)
+
+
+def _default_img_size(model: str | nn.Module) -> tuple[int, ...]:
+    """The model's ``pretrained_cfg["input_size"][1:]`` (2D or 3D), else 224x224."""
     cfg = get_pretrained_cfg(model) if isinstance(model, str) else getattr(model, "pretrained_cfg", None) or {}
     input_size = cfg.get("input_size")
     return tuple(input_size[1:]) if input_size else (224, 224)
@@ -256,11 +287,11 @@ class _Candidate:
     """One benchmarked model (ours or the reference): its module, input, timed step and measurements."""
 
     def __init__(self, label: str, model: nn.Module, img_size: tuple[int, int], *, batch_size: int, mode: str,
-                 channels_last: bool, compile: bool, device: torch.device) -> None:
+                 channels_last: bool, compile: bool, device: torch.device, in_chans: int | None = None) -> None:
         self.label = label
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
         model = model.to(device=device, memory_format=memory_format)
-        in_chans = _in_chans(model)
+        in_chans = in_chans or _in_chans(model)
         self.params_m = count_params(model)
         self.gmacs = count_gmacs(model, img_size, in_chans, str(device))
         x = torch.randn(batch_size, in_chans, *img_size, device=device).contiguous(memory_format=memory_format)
@@ -360,21 +391,21 @@ def run_benchmark(
     if runs < 1 or warmup < 0:
         raise ValueError(f"need runs >= 1 and warmup >= 0, got runs={runs}, warmup={warmup}")
     build_ref = _require_reference(compare) if compare is not None else None
-    size = to_ntuple(img_size, 2, "img_size") if img_size is not None else _default_img_size(model)
+    default_size = _default_img_size(model)
+    size = to_ntuple(img_size, len(default_size), "img_size") if img_size is not None else default_size
     dev = torch.device(device)
     name = _model_name(model)
     options = dict(batch_size=batch_size, mode=mode, channels_last=channels_last, compile=compile, device=dev)
 
     with _num_threads(threads):
         _log(verbose, f"building {name} (visionzoo) at {size[0]}x{size[1]}")
-        module = model if isinstance(model, nn.Module) else _build_with_img_size(
-            create_model, model, size, **(model_kwargs or {}))
+        module = model if isinstance(model, nn.Module) else _build_ours(model, size, model_kwargs or {})
         candidates = [_Candidate("ours", module, size, **options)]
         if build_ref is not None:
             reference = _reference_name(model, ref_name)
             _log(verbose, f"building {reference} ({compare})")
             ref_module = build_ref(reference, img_size=size, **(ref_kwargs or {}))
-            candidates.append(_Candidate(compare, ref_module, size, **options))
+            candidates.append(_Candidate(compare, ref_module, size, in_chans=_in_chans(module), **options))
         _measure(candidates, warmup=warmup, runs=runs, compile=compile, device=dev, verbose=verbose)
         used_threads = torch.get_num_threads()
 
@@ -416,10 +447,10 @@ def _fmt(fmt: str, value: float | None) -> str:
 
 def format_table(result: dict) -> str:
     """One aligned table (rows: params, GMACs, throughput, latency, peak memory; columns: ours, reference, ratio)."""
-    h, w = result["img_size"]
+    size = "x".join(str(s) for s in result["img_size"])
     extras = "".join(f" {k}" for k in ("channels_last", "compile") if result.get(k))
     header = (
-        f"{result['model']} | mode={result['mode']} batch={result['batch_size']} size={h}x{w} "
+        f"{result['model']} | mode={result['mode']} batch={result['batch_size']} size={size} "
         f"threads={result['threads']} device={result['device']}{extras} | torch {result.get('torch', '?')}"
     )
     ref_label = f"reference ({result['reference']})" if result["reference"] else "reference"

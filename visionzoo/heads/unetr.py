@@ -1,8 +1,8 @@
 """UNETR-style convolutional decoders for transformer encoders, 2D and 3D (Hatamizadeh et al., WACV 2022 / BrainLes 2021).
 
-Both decoders use MONAI's residual conv blocks (``UnetrBasicBlock``, ``UnetrUpBlock``,
-``UnetrPrUpBlock``, ``UnetOutBlock``) — the same well-tested modules MONAI's own networks are made
-of — and differ in where their skip features come from:
+Both decoders are built from `visionzoo.layers.conv_blocks` (MONAI's ``UnetrBasicBlock``,
+``UnetrUpBlock``, ``UnetrPrUpBlock`` and ``UnetOutBlock`` computations and parameter names, run in
+channels-last memory) and differ in where their skip features come from:
 
 * `SwinUNETRDecoder`: the raw input plus five hierarchical maps (strides 2, 4, 8, 16, 32) of a
   Swin encoder;
@@ -14,8 +14,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch.nn as nn
-from monai.networks.blocks import UnetOutBlock, UnetrBasicBlock, UnetrPrUpBlock, UnetrUpBlock
 from torch import Tensor
+
+from ..layers.conv_blocks import EncoderConvBlock, OutBlock, ProjectionUpBlock, UpBlock
 
 __all__ = ["SwinUNETRDecoder", "UNETRDecoder"]
 
@@ -33,11 +34,11 @@ class SwinUNETRDecoder(nn.Module):
         super().__init__()
         f = feature_size
 
-        def skip(channels_in: int, channels_out: int) -> UnetrBasicBlock:
-            return UnetrBasicBlock(spatial_dims, channels_in, channels_out, 3, 1, norm_name, res_block=True)
+        def skip(channels_in: int, channels_out: int) -> EncoderConvBlock:
+            return EncoderConvBlock(spatial_dims, channels_in, channels_out, norm_name)
 
-        def up(channels_in: int, channels_out: int) -> UnetrUpBlock:
-            return UnetrUpBlock(spatial_dims, channels_in, channels_out, 3, 2, norm_name, res_block=True)
+        def up(channels_in: int, channels_out: int) -> UpBlock:
+            return UpBlock(spatial_dims, channels_in, channels_out, norm_name)
 
         self.skip0 = skip(in_chans, f)  # full resolution, from the image itself
         self.skip1 = skip(f, f)
@@ -49,7 +50,7 @@ class SwinUNETRDecoder(nn.Module):
         self.up2 = up(4 * f, 2 * f)
         self.up1 = up(2 * f, f)
         self.up0 = up(f, f)
-        self.out = UnetOutBlock(spatial_dims, f, num_classes)
+        self.out = OutBlock(spatial_dims, f, num_classes)
 
     def forward(self, image: Tensor, features: Sequence[Tensor]) -> Tensor:
         f0, f1, f2, f3, f4 = features
@@ -82,15 +83,13 @@ class UNETRDecoder(nn.Module):
         super().__init__()
         f = feature_size
 
-        def pr_up(channels_out: int, num_layer: int) -> UnetrPrUpBlock:
-            return UnetrPrUpBlock(
-                spatial_dims, hidden_size, channels_out, num_layer, 3, 1, 2, norm_name, conv_block=conv_block, res_block=res_block
-            )
+        def pr_up(channels_out: int, num_layer: int) -> ProjectionUpBlock:
+            return ProjectionUpBlock(spatial_dims, hidden_size, channels_out, num_layer, norm_name, conv_block, res_block)
 
-        def up(channels_in: int, channels_out: int) -> UnetrUpBlock:
-            return UnetrUpBlock(spatial_dims, channels_in, channels_out, 3, 2, norm_name, res_block=res_block)
+        def up(channels_in: int, channels_out: int) -> UpBlock:
+            return UpBlock(spatial_dims, channels_in, channels_out, norm_name, res_block)
 
-        self.skip0 = UnetrBasicBlock(spatial_dims, in_chans, f, 3, 1, norm_name, res_block=res_block)
+        self.skip0 = EncoderConvBlock(spatial_dims, in_chans, f, norm_name, res_block)
         self.skip1 = pr_up(2 * f, num_layer=2)
         self.skip2 = pr_up(4 * f, num_layer=1)
         self.skip3 = pr_up(8 * f, num_layer=0)
@@ -98,7 +97,7 @@ class UNETRDecoder(nn.Module):
         self.up2 = up(8 * f, 4 * f)
         self.up1 = up(4 * f, 2 * f)
         self.up0 = up(2 * f, f)
-        self.out = UnetOutBlock(spatial_dims, f, num_classes)
+        self.out = OutBlock(spatial_dims, f, num_classes)
 
     def forward(self, image: Tensor, features: Sequence[Tensor], final: Tensor) -> Tensor:
         h3, h6, h9 = features

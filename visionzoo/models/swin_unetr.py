@@ -16,12 +16,12 @@ from typing import Any
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from monai.networks.blocks import UnetrBasicBlock
 from torch import Tensor
 
 from ..backbones.swin import SWIN_MERGE_ORDER_2D, PatchMerging, SwinStage
 from ..heads import SwinUNETRDecoder
 from ..layers import PatchEmbed, check_image_input, to_ntuple
+from ..layers.conv_blocks import EncoderConvBlock
 from ..registry import register_model
 from .segmentation import run_padded
 
@@ -101,15 +101,16 @@ class SwinUNETREncoder(nn.Module):
         )
         self.merges = nn.ModuleList(PatchMerging(dim, 2 * dim, order=order) for dim in dims)
         self.res_blocks = (
-            nn.ModuleList(UnetrBasicBlock(spatial_dims, dim, dim, 3, 1, "instance", res_block=True) for dim in dims)
+            nn.ModuleList(EncoderConvBlock(spatial_dims, dim, dim, "instance") for dim in dims)
             if use_v2
             else None
         )
 
     def _output(self, x: Tensor) -> Tensor:
+        """Channels-first view of a channels-last grid: already the decoder's channels-last memory, no copy."""
         if self.normalize:
             x = F.layer_norm(x, x.shape[-1:])
-        return _channels_first(x).contiguous()
+        return _channels_first(x.contiguous())
 
     def forward(self, x: Tensor) -> list[Tensor]:
         tokens, grid = self.patch_embed(x)
@@ -117,7 +118,7 @@ class SwinUNETREncoder(nn.Module):
         outputs = [self._output(h)]
         for i, (stage, merge) in enumerate(zip(self.stages, self.merges)):
             if self.res_blocks is not None:
-                h = _channels_last(self.res_blocks[i](_channels_first(h).contiguous()))
+                h = _channels_last(self.res_blocks[i](_channels_first(h))).contiguous()
             h = merge(stage(h))
             outputs.append(self._output(h))
         return outputs
@@ -203,7 +204,7 @@ class SwinUNETR(nn.Module):
         return run_padded(self._forward, x, self.stride)
 
 
-_SEG_CFG = dict(first_conv=None, classifier="decoder.out.conv.conv", fixed_input_size=False)
+_SEG_CFG = dict(first_conv=None, classifier="decoder.out.conv.conv", fixed_input_size=False, img_size_free=True)
 
 
 @register_model(**_SEG_CFG, input_size=(1, 96, 96, 96), paper="https://arxiv.org/abs/2201.01266")
