@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ref-name", default=None, help="reference model name (default: the same name)")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--img-size", type=int, nargs="+", default=None, metavar="N",
-                   help="H [W]; default: the model's input size")
+                   help="H [W] for images, D [H W] for volumes; default: the model's input size")
     p.add_argument("--mode", choices=("inference", "train"), default="inference")
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--compile", action="store_true", help="wrap both models with torch.compile")
@@ -63,8 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.img_size is not None and len(args.img_size) not in (1, 2):
-        parser.error("--img-size takes one or two integers")
+    if args.img_size is not None and len(args.img_size) not in (1, 2, 3):
+        parser.error("--img-size takes one to three integers")
     try:
         model_kwargs, ref_kwargs = parse_pairs(args.model_kwargs), parse_pairs(args.ref_kwargs)
     except argparse.ArgumentTypeError as e:

@@ -398,7 +398,7 @@ def run_benchmark(
     options = dict(batch_size=batch_size, mode=mode, channels_last=channels_last, compile=compile, device=dev)
 
     with _num_threads(threads):
-        _log(verbose, f"building {name} (visionzoo) at {size[0]}x{size[1]}")
+        _log(verbose, f"building {name} (visionzoo) at {'x'.join(map(str, size))}")
         module = model if isinstance(model, nn.Module) else _build_ours(model, size, model_kwargs or {})
         candidates = [_Candidate("ours", module, size, **options)]
         if build_ref is not None:
