@@ -13,29 +13,36 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-__all__ = ["autograd_free", "map_microbatches"]
+__all__ = ["autograd_free", "graph_capture", "map_microbatches"]
 
 # Split only when one activation of the whole batch exceeds this; aim for micro-batches of about _TARGET_BYTES.
 _SPLIT_ABOVE_BYTES = 8 << 20
 _TARGET_BYTES = 4 << 20
 
 
-def autograd_free() -> bool:
-    """True when no autograd graph, tracer or compiler/exporter is watching (chunked fast paths are allowed)."""
-    return not (
-        torch.is_grad_enabled()
-        or torch.jit.is_tracing()
+def graph_capture() -> bool:
+    """True while a tracer, torch.compile, torch.export or the ONNX exporter records the forward."""
+    return (
+        torch.jit.is_tracing()
         or torch.jit.is_scripting()
         or torch.compiler.is_compiling()
+        or torch.compiler.is_exporting()
         or torch.onnx.is_in_onnx_export()
     )
 
 
+def autograd_free() -> bool:
+    """True when neither autograd nor a graph capture is watching (chunked, in-place fast paths are allowed)."""
+    return not (torch.is_grad_enabled() or graph_capture())
+
+
 def map_microbatches(fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
     """``fn(x)``, computed on slices of the batch when autograd is off and `x` is large (`fn` must be per-sample)."""
+    if not autograd_free() or x.device.type != "cpu":  # first: size tests on symbolic shapes would add export guards
+        return fn(x)
     batch = x.shape[0]
     total = x.numel() * x.element_size()
-    if batch <= 1 or total <= _SPLIT_ABOVE_BYTES or x.device.type != "cpu" or not autograd_free():
+    if batch <= 1 or total <= _SPLIT_ABOVE_BYTES:
         return fn(x)
     per = max(1, _TARGET_BYTES * batch // total)
     return torch.cat([fn(x[i:i + per]) for i in range(0, batch, per)])

@@ -74,6 +74,6 @@ class PatchEmbed(nn.Module):
     def forward(self, x: Tensor) -> tuple[Tensor, tuple[int, ...]]:
         check_image_input(x, self.in_chans, self.spatial_dims, self.patch_size)
         x = self.proj(pad_end(x, pads_to_multiple(x.shape[2:], self.patch_size), channels_last=False))
-        grid = tuple(int(s) for s in x.shape[2:])
+        grid = tuple(x.shape[2:])  # symbolic sizes stay symbolic while exporting
         x = x.flatten(2).transpose(1, 2)
         return self.norm(x), grid

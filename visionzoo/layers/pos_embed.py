@@ -5,8 +5,9 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from timm.layers import resample_abs_pos_embed as _resample_2d
 from torch import Tensor
+
+from .microbatch import graph_capture
 
 __all__ = ["resample_abs_pos_embed"]
 
@@ -16,17 +17,22 @@ def resample_abs_pos_embed(
 ) -> Tensor:
     """(1, prefix + prod(old_grid), C) -> (1, prefix + prod(new_grid), C); prefix rows are kept as they are.
 
-    2D grids use timm's anti-aliased bicubic resampling (bit-identical to timm's dynamic-size ViT);
-    3D grids use trilinear interpolation.
+    2D grids use anti-aliased bicubic interpolation (the same computation as timm's
+    ``resample_abs_pos_embed``, so timm's dynamic-size ViTs are matched exactly); 3D grids use
+    trilinear interpolation. While exporting, the resampling is always traced, so the exported graph
+    follows the input size even when the example input has the training grid.
     """
     new_grid, old_grid = tuple(new_grid), tuple(old_grid)
-    if new_grid == old_grid:
+    if not graph_capture() and new_grid == old_grid:
         return pos_embed
-    if len(new_grid) == 2:
-        return _resample_2d(pos_embed, new_size=list(new_grid), old_size=list(old_grid), num_prefix_tokens=num_prefix_tokens)
     prefix, grid_embed = pos_embed[:, :num_prefix_tokens], pos_embed[:, num_prefix_tokens:]
     dim = grid_embed.shape[-1]
-    vol = grid_embed.float().reshape(1, *old_grid, dim).permute(0, 4, 1, 2, 3)
-    vol = F.interpolate(vol, size=new_grid, mode="trilinear", align_corners=False)
-    grid_embed = vol.permute(0, 2, 3, 4, 1).reshape(1, -1, dim).to(pos_embed.dtype)
+    nd = len(old_grid)
+    channels_first = (0, nd + 1, *range(1, nd + 1))
+    grid = grid_embed.float().reshape(1, *old_grid, dim).permute(channels_first)
+    if nd == 2:
+        grid = F.interpolate(grid, size=new_grid, mode="bicubic", antialias=True)
+    else:
+        grid = F.interpolate(grid, size=new_grid, mode="trilinear", align_corners=False)
+    grid_embed = grid.permute(0, *range(2, nd + 2), 1).reshape(1, -1, dim).to(pos_embed.dtype)
     return torch.cat([prefix, grid_embed], dim=1) if num_prefix_tokens else grid_embed

@@ -42,8 +42,13 @@ def scaled_dot_product_attention(
     dropout_p: float = 0.0,
     scale: float | None = None,
 ) -> Tensor:
-    """``softmax(q @ k^T * scale + bias) @ v`` for (B, heads, L, D) tensors; `bias` broadcasts to (B, heads, L, S)."""
-    if not use_explicit_attention():
+    """``softmax(q @ k^T * scale + bias) @ v`` for (B, heads, L, D) tensors; `bias` broadcasts to (B, heads, L, S).
+
+    A bias that needs a gradient (a learned relative position bias, in training) also takes the explicit
+    path: fused SDPA cannot differentiate its mask and falls back to a slower "safe softmax" math kernel.
+    """
+    learned_bias = bias is not None and bias.requires_grad and torch.is_grad_enabled()
+    if not (use_explicit_attention() or learned_bias):
         return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout_p, scale=scale)
     scale = q.shape[-1] ** -0.5 if scale is None else scale
     attn = (q * scale) @ k.transpose(-2, -1)

@@ -28,6 +28,7 @@ from torch import Tensor
 from timm.layers import trunc_normal_
 
 from ..helpers import pad_end, pads_to_multiple, to_ntuple
+from ..microbatch import graph_capture
 from .functional import scaled_dot_product_attention
 
 __all__ = [
@@ -200,7 +201,7 @@ class WindowAttention(nn.Module):
         mask = self._mask_cache.get(key)
         if mask is None:
             mask = shifted_window_mask(grid, window, shift, device=x.device, dtype=x.dtype)
-            if not (torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.onnx.is_in_onnx_export()):
+            if not graph_capture():
                 self._mask_cache[key] = mask
         return mask
 
