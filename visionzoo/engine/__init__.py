@@ -1,0 +1,45 @@
+"""mmengine integration: registries, the BraTS data pieces, `VolumeSegmenter`, `BratsMetric`, hooks, and runners.
+
+The only package besides ``tools/`` that imports mmengine. Importing it registers every part under the
+``visionzoo`` scope (configs set ``default_scope = "visionzoo"``) and installs the weights-only
+checkpoint loader for local files.
+
+    from visionzoo.engine import load_config, build_runner
+    cfg = load_config("configs/swin_unetr_brats_synthetic.py", {"train_cfg.max_epochs": 2})
+    build_runner(cfg, work_dir="work_dirs/demo").train()
+"""
+from visionzoo.data import DataFormatError
+
+from .checkpoint import CheckpointSecurityError, atomic_write, atomic_write_text, load_checkpoint_file
+from .collate import BratsDataPreprocessor, brats_collate
+from .config import UnknownConfigKeyError, check_cfg_options, config_keys, load_config
+from .datasets import BRATS_CLASSES, BratsSegDataset, SeededTransform
+from .distributed import SetupError, configure_threads, init_distributed
+from .hooks import AtomicCheckpointHook, ResumeStateHook
+from .losses import DiceBCELoss, build_loss
+from .loops import ResumableEpochBasedTrainLoop
+from .metrics import BRATS_EMPTY_HD95, BratsMetric
+from .models import SlidingWindow, VolumeSegmenter
+from .predictions import SavePredictionsHook, save_case_outputs
+from .report import format_metrics_table, metrics_table, save_metrics_table
+from .rng import capture_rng_state, preserved_rng, restore_rng_state
+from .runner import VisionzooRunner, build_runner, resolve_data_root
+from .samplers import ResumableSampler
+from .testing import TestResult, run_test
+from .visualize import overlay_montage, save_overlay_png
+
+USER_ERRORS = (UnknownConfigKeyError, CheckpointSecurityError, DataFormatError, SetupError, FileNotFoundError,
+               NotADirectoryError, FileExistsError)
+"""Exceptions the tools report as one ``error:`` line (bad paths, config keys, data, checkpoints) instead of a traceback."""
+
+__all__ = [
+    "load_config", "check_cfg_options", "config_keys", "UnknownConfigKeyError",
+    "build_runner", "VisionzooRunner", "resolve_data_root", "run_test", "TestResult",
+    "BratsSegDataset", "SeededTransform", "ResumableSampler", "brats_collate", "BratsDataPreprocessor", "BRATS_CLASSES",
+    "VolumeSegmenter", "SlidingWindow", "DiceBCELoss", "build_loss",
+    "BratsMetric", "BRATS_EMPTY_HD95", "metrics_table", "format_metrics_table", "save_metrics_table",
+    "AtomicCheckpointHook", "ResumeStateHook", "SavePredictionsHook", "save_case_outputs",
+    "ResumableEpochBasedTrainLoop", "capture_rng_state", "restore_rng_state", "preserved_rng",
+    "atomic_write", "atomic_write_text", "load_checkpoint_file", "CheckpointSecurityError",
+    "init_distributed", "configure_threads", "SetupError", "overlay_montage", "save_overlay_png", "USER_ERRORS",
+]

@@ -1,0 +1,48 @@
+"""The test metrics table: rows TC / WT / ET / mean, columns Dice and HD95 (mm); printed, and saved as JSON and CSV."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from .checkpoint import atomic_write_text
+from .datasets import BRATS_CLASSES
+
+__all__ = ["metrics_table", "format_metrics_table", "save_metrics_table"]
+
+
+def metrics_table(metrics: dict[str, float], regions: tuple[str, ...] = BRATS_CLASSES) -> list[dict[str, Any]]:
+    """``[{"region": "TC", "dice": .., "hd95": ..}, ..., {"region": "mean", ...}]`` from `BratsMetric` keys."""
+    rows = [{"region": r, "dice": metrics.get(f"dice_{r.lower()}"), "hd95": metrics.get(f"hd95_{r.lower()}")} for r in regions]
+    rows.append({"region": "mean", "dice": metrics.get("mean_dice"), "hd95": metrics.get("mean_hd95")})
+    return rows
+
+
+def format_metrics_table(metrics: dict[str, float]) -> str:
+    """The table as aligned text."""
+    def cell(v, fmt):
+        return "n/a" if v is None else format(v, fmt)
+
+    lines = [f"{'region':<8}{'Dice':>10}{'HD95 (mm)':>12}", "-" * 30]
+    lines += [f"{r['region']:<8}{cell(r['dice'], '.4f'):>10}{cell(r['hd95'], '.2f'):>12}" for r in metrics_table(metrics)]
+    return "\n".join(lines)
+
+
+def save_metrics_table(metrics: dict[str, float], path: str | Path, extra: dict[str, Any] | None = None) -> list[Path]:
+    """Write ``PATH.json`` (metrics, table, and `extra` such as per-case scores) and ``PATH.csv`` (the table).
+
+    `path` may end in .json or .csv (the other file gets the sibling name) or have no suffix.
+    """
+    path = Path(path)
+    stem = path.with_suffix("") if path.suffix.lower() in (".json", ".csv") else path
+    json_path, csv_path = stem.with_suffix(".json"), stem.with_suffix(".csv")
+    table = metrics_table(metrics)
+    atomic_write_text(json_path, json.dumps({"metrics": metrics, "table": table, **(extra or {})}, indent=2) + "\n")
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=["region", "dice", "hd95"], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(table)
+    atomic_write_text(csv_path, buf.getvalue())
+    return [json_path, csv_path]
