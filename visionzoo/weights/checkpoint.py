@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,8 @@ __all__ = [
     "unwrap_state_dict",
     "load_state_dict_strict",
     "load_checkpoint",
+    "prepare_state_dict",
+    "COVERS_METADATA_KEY",
 ]
 
 _logger = logging.getLogger(__name__)
@@ -29,6 +31,8 @@ _logger = logging.getLogger(__name__)
 # Wrapper keys used by the official releases we convert: timm/MS Swin/DETR ("model"), CBAM/MONAI ("state_dict").
 _WRAPPER_KEYS = ("state_dict", "model", "module", "model_state", "net")
 _MAX_LISTED = 12
+COVERS_METADATA_KEY = "visionzoo_covers"
+"""Safetensors metadata key: comma-separated model prefixes a partial (e.g. encoder-only) file provides."""
 
 
 class CheckpointError(RuntimeError):
@@ -102,19 +106,34 @@ def _listing(items: list[str]) -> str:
     return shown + (f", ... ({len(items) - _MAX_LISTED} more)" if len(items) > _MAX_LISTED else "")
 
 
-def load_state_dict_strict(model: nn.Module, state_dict: Mapping[str, Tensor], source: str = "checkpoint") -> None:
-    """Load `state_dict` into `model`; any missing, unexpected or mis-shaped key is an error that lists them."""
+def _top_level(keys: list[str]) -> str:
+    return ", ".join(sorted({k.split(".", 1)[0] + ".*" for k in keys}))
+
+
+def load_state_dict_strict(
+    model: nn.Module, state_dict: Mapping[str, Tensor], source: str = "checkpoint", covers: Sequence[str] = ()
+) -> None:
+    """Load `state_dict` into `model`; any missing, unexpected or mis-shaped key is an error that lists them.
+
+    `covers` (model key prefixes, e.g. ``("encoder.",)``) makes it an explicit partial load: strict on
+    the covered keys, the rest keeps its fresh initialisation and the log names it.
+    """
     own = model.state_dict()
-    missing = [k for k in own if k not in state_dict]
-    unexpected = [k for k in state_dict if k not in own]
+    prefixes = tuple(covers)
+    scope = [k for k in own if not prefixes or k.startswith(prefixes)]
+    if prefixes and not scope:
+        raise CheckpointError(f"{source} covers {', '.join(prefixes)}, which match no parameter of the model")
+    missing = [k for k in scope if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in own or (prefixes and not k.startswith(prefixes))]
     mismatched = [
         f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(own[k].shape)}"
-        for k in own
+        for k in scope
         if k in state_dict and tuple(state_dict[k].shape) != tuple(own[k].shape)
     ]
     if missing or unexpected or mismatched:
         arch = getattr(model, "pretrained_cfg", {}).get("architecture", type(model).__name__)
-        lines = [f"{source} does not fit {arch}:"]
+        part = f" (its {', '.join(prefixes)} part)" if prefixes else ""
+        lines = [f"{source} does not fit {arch}{part}:"]
         if mismatched:
             lines.append(f"  {len(mismatched)} shape mismatches: {_listing(mismatched)}")
         if missing:
@@ -126,16 +145,41 @@ def load_state_dict_strict(model: nn.Module, state_dict: Mapping[str, Tensor], s
             "pick the matching model name, or pass the model's num_classes/in_chans."
         )
         raise CheckpointError("\n".join(lines))
-    model.load_state_dict(state_dict, strict=True)
+    if not prefixes:
+        model.load_state_dict(state_dict, strict=True)
+        return
+    model.load_state_dict({**own, **state_dict}, strict=True)
+    fresh = [k for k in own if k not in state_dict]
+    _logger.warning(
+        "partial load: %s holds only %s; loaded its %d tensors strictly, %s (%d tensors) keep their fresh initialisation",
+        source, ", ".join(p + "*" for p in prefixes), len(scope), _top_level(fresh) or "nothing", len(fresh),
+    )
+
+
+def prepare_state_dict(
+    model: nn.Module,
+    raw: Mapping[str, Any],
+    metadata: Mapping[str, str] | None = None,
+    source: str | None = None,
+    where: str = "checkpoint",
+) -> tuple[dict[str, Tensor], str, tuple[str, ...]]:
+    """Unwrap and convert a read checkpoint for `model` -> (state dict, layout it came from, covered prefixes).
+
+    The layout is `source` if given, else the file's ``visionzoo_layout`` metadata, else detected.
+    """
+    from .converters import convert_state_dict, covered_prefixes, detect_source
+
+    metadata = metadata or {}
+    state_dict = unwrap_state_dict(raw, source=where)
+    source = source or metadata.get("visionzoo_layout") or detect_source(model, state_dict)
+    converted = convert_state_dict(model, state_dict, source=source)
+    covers = tuple(p for p in metadata.get(COVERS_METADATA_KEY, "").split(",") if p) or covered_prefixes(model, source)
+    return converted, source, covers
 
 
 def load_checkpoint(model: nn.Module, path: str | os.PathLike, source: str | None = None) -> None:
     """Read `path`, convert it from its publisher's layout to the model's, and load it strictly."""
-    from .converters import convert_state_dict
-
     raw, metadata = read_checkpoint(path)
-    state_dict = unwrap_state_dict(raw, source=str(path))
-    source = source or metadata.get("visionzoo_layout")
-    converted = convert_state_dict(model, state_dict, source=source)
-    load_state_dict_strict(model, converted, source=str(path))
-    _logger.info("loaded %s into %s", path, type(model).__name__)
+    converted, source, covers = prepare_state_dict(model, raw, metadata, source=source, where=str(path))
+    load_state_dict_strict(model, converted, source=str(path), covers=covers)
+    _logger.info("loaded %s (%s layout) into %s", path, source, type(model).__name__)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
 
 IMAGENET_DEFAULT_MEAN = (0.485, 0.456, 0.406)
@@ -10,13 +11,33 @@ IMAGENET_INCEPTION_MEAN = (0.5, 0.5, 0.5)
 IMAGENET_INCEPTION_STD = (0.5, 0.5, 0.5)
 
 
+def unsafe_member_name(name: str) -> bool:
+    """True for archive member names that could escape the extraction folder (absolute, drive, ``..``)."""
+    if not name or "\x00" in name:
+        return True
+    posix, windows = PurePosixPath(name.replace("\\", "/")), PureWindowsPath(name)
+    return posix.is_absolute() or bool(windows.drive) or windows.is_absolute() or ".." in posix.parts
+
+
 @dataclass(frozen=True)
 class WeightEntry:
     """Where one published checkpoint lives, how it was trained and how to feed it.
 
-    `source` names the checkpoint layout (and so the converter): e.g. "timm", "microsoft", "monai".
-    Exactly one of `hf_hub_id`, `url` or `file` locates the bytes; `sha256` pins them where the
-    publisher serves a stable file.
+    Location: exactly one of `hf_hub_id` (+ `hf_filename`), `url` or `file` locates the bytes;
+    `sha256` pins the published file (for a ``.zip`` URL: the archive) where the publisher serves a
+    stable one, else None. A ``.zip`` URL is unpacked to `archive_member` (a path inside the archive,
+    or its file name, matched at any depth).
+
+    Conversion: `source` names the checkpoint layout and so the converter
+    (`visionzoo.weights.converters`), e.g. "timm", "microsoft", "monai", "monai_ssl".
+
+    Provenance: `license`, `paper`, `official_code`, and `metrics` — the publisher's own figures
+    (key names say the dataset/split and metric; `notes` says where they come from).
+
+    Preprocessing: `input_size` (C, *spatial) the weights were trained at, `mean`/`std` for fixed
+    normalisation (None where the statistics are per image, then `normalization` describes it),
+    `crop_pct`/`interpolation` for 2D eval resizing (None for sliding-window 3D models),
+    `channel_names` (input channel order) and `class_names` + `output_activation` (output channels).
     """
 
     source: str
@@ -25,16 +46,37 @@ class WeightEntry:
     url: str | None = None
     file: str | None = None
     sha256: str | None = None
+    archive_member: str | None = None
     license: str | None = None
     paper: str | None = None
+    official_code: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
-    num_classes: int = 1000
+    num_classes: int | None = 1000
     input_size: tuple[int, ...] = (3, 224, 224)
-    mean: tuple[float, ...] = IMAGENET_DEFAULT_MEAN
-    std: tuple[float, ...] = IMAGENET_DEFAULT_STD
-    crop_pct: float = 0.9
-    interpolation: str = "bicubic"
+    mean: tuple[float, ...] | None = IMAGENET_DEFAULT_MEAN
+    std: tuple[float, ...] | None = IMAGENET_DEFAULT_STD
+    normalization: str | None = None
+    crop_pct: float | None = 0.9
+    interpolation: str | None = "bicubic"
+    channel_names: tuple[str, ...] = ()
+    class_names: tuple[str, ...] = ()
+    output_activation: str | None = None
     notes: str = ""
+
+    def __post_init__(self) -> None:
+        if sum(x is not None for x in (self.hf_hub_id, self.url, self.file)) != 1:
+            raise ValueError(f"a WeightEntry needs exactly one of hf_hub_id, url or file (got {self.hf_hub_id!r}, {self.url!r}, {self.file!r})")
+        if self.is_archive and not self.archive_member:
+            raise ValueError(f"{self.url} is a zip archive: set archive_member to the checkpoint's path (or file name) inside it")
+        if self.archive_member is not None and unsafe_member_name(self.archive_member):
+            raise ValueError(f"archive_member {self.archive_member!r} is an absolute path or contains '..'")
+        if self.sha256 is not None and (len(self.sha256) != 64 or any(c not in "0123456789abcdefABCDEF" for c in self.sha256)):
+            raise ValueError(f"sha256 must be 64 hex digits, got {self.sha256!r}")
+
+    @property
+    def is_archive(self) -> bool:
+        """True when the published file is a zip archive holding the checkpoint."""
+        return bool(self.url) and self.url.split("?", 1)[0].lower().endswith(".zip")
 
     def pretrained_cfg(self) -> dict[str, Any]:
         """The timm-style `pretrained_cfg` fields this entry defines."""

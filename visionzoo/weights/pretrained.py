@@ -6,14 +6,25 @@ import logging
 import torch.nn as nn
 from timm.models import adapt_input_conv
 
-from .checkpoint import load_state_dict_strict, read_checkpoint, unwrap_state_dict
-from .converters import convert_state_dict
+from .checkpoint import load_state_dict_strict, prepare_state_dict, read_checkpoint
 from .entry import WeightEntry
 from .hub import resolve_weight_file
 
-__all__ = ["load_pretrained"]
+__all__ = ["load_pretrained", "weight_entry"]
 
 _logger = logging.getLogger(__name__)
+
+
+def weight_entry(name: str) -> tuple[str, WeightEntry]:
+    """``"name.tag"`` (or ``"name"`` for its default tag) -> (``"name.tag"``, its registered `WeightEntry`)."""
+    from ..registry import _require_arch, _resolve_weight_entry, split_model_name_tag
+
+    arch, tag = split_model_name_tag(name)
+    _require_arch(arch)
+    tag, entry = _resolve_weight_entry(arch, tag)
+    if entry is None:
+        raise ValueError(f"{arch} has no registered pretrained weights; visionzoo.list_pretrained() lists those that do")
+    return f"{arch}.{tag}", entry
 
 
 def load_pretrained(model: nn.Module, arch: str, tag: str, entry: WeightEntry, progress: bool = True) -> None:
@@ -21,12 +32,15 @@ def load_pretrained(model: nn.Module, arch: str, tag: str, entry: WeightEntry, p
 
     A model built with another `num_classes` keeps its freshly initialised classifier; one built with
     another `in_chans` gets the pretrained first convolution adapted (timm's `adapt_input_conv`).
+    Weights of part of the model (an encoder-only release) load strictly into that part; the log
+    names what stays freshly initialised.
     """
     name_tag = f"{arch}.{tag}"
     path = resolve_weight_file(name_tag, entry, progress=progress)
     raw, metadata = read_checkpoint(path)
-    state_dict = unwrap_state_dict(raw, source=str(path))
-    state_dict = convert_state_dict(model, state_dict, source=metadata.get("visionzoo_layout") or entry.source)
+    state_dict, _, covers = prepare_state_dict(
+        model, raw, metadata, source=metadata.get("visionzoo_layout") or entry.source, where=str(path)
+    )
     own = model.state_dict()
     cfg = getattr(model, "pretrained_cfg", {})
 
@@ -46,4 +60,4 @@ def load_pretrained(model: nn.Module, arch: str, tag: str, entry: WeightEntry, p
                 if key in own:
                     state_dict[key] = own[key]
                 _logger.info("%s: classifier %s re-initialised for num_classes=%s", name_tag, key, getattr(model, "num_classes", "?"))
-    load_state_dict_strict(model, state_dict, source=f"pretrained weights {name_tag} ({path})")
+    load_state_dict_strict(model, state_dict, source=f"pretrained weights {name_tag} ({path})", covers=covers)

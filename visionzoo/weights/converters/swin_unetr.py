@@ -17,9 +17,18 @@ Key mapping, MONAI -> visionzoo:
 
 The BRATS21 release wraps the state dict in ``state_dict``; unwrapping happens before conversion.
 The merge order ("merging" vs "mergingv2") is an architecture argument, not a key difference.
+
+The self-supervised Swin ViT release (research-contributions ``SwinUNETR/Pretrain``,
+``model_swinvit.pt``; the layout MONAI's ``SwinUNETR.load_from`` reads) is the encoder alone:
+``{"state_dict": {"module.patch_embed.*", "module.layers{i+1}.0.blocks.{j}.*" (MLP as ``mlp.fc1``/
+``mlp.fc2``), "module.layers{i+1}.0.downsample.*"}}`` — the MONAI keys above without ``swinViT.``.
+Its converter ("monai_ssl") also takes the pre-training model's own ``swin_vit.*`` prefix and drops
+the pre-training heads (``rotation_head``, ``contrastive_head``, ``conv``); it covers ``encoder.``
+only, so the decoder stays freshly initialised (and the log says so).
 """
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 
@@ -27,6 +36,8 @@ import torch.nn as nn
 from torch import Tensor
 
 from . import StateDict, register_converter, register_detector
+
+_logger = logging.getLogger(__name__)
 
 _DECODER = {
     "encoder1": "skip0",
@@ -79,4 +90,35 @@ def convert_monai_swin_unetr(state_dict: Mapping[str, Tensor], model: nn.Module)
     return out
 
 
-register_detector("swin_unetr", lambda sd: "monai" if any(k.startswith("swinViT.") for k in sd) else "visionzoo")
+_SSL_HEADS = ("rotation_pre.", "rotation_head.", "contrastive_pre.", "contrastive_head.", "conv.")
+
+
+@register_converter("swin_unetr", "monai_ssl", covers=("encoder.",))
+def convert_monai_ssl_swinvit(state_dict: Mapping[str, Tensor], model: nn.Module) -> StateDict:
+    """Self-supervised Swin ViT encoder (``model_swinvit.pt``) -> the encoder of visionzoo Swin UNETR."""
+    out: StateDict = {}
+    dropped = []
+    for key, value in state_dict.items():
+        bare = key[len("swin_vit."):] if key.startswith("swin_vit.") else key
+        if bare.startswith(_SSL_HEADS):
+            dropped.append(key)
+            continue
+        if not bare.startswith(("patch_embed.", "layers")):
+            raise KeyError(f"unrecognised key {key!r} in a self-supervised Swin ViT checkpoint (expected patch_embed.*, layers1-4.*)")
+        new = _encoder_key("swinViT." + bare)
+        if new is not None:
+            out[new] = value
+    if dropped:
+        _logger.info("dropped %d pre-training head tensors (%s...) of the self-supervised checkpoint", len(dropped), dropped[0])
+    return out
+
+
+def _detect(state_dict: Mapping[str, Tensor]) -> str:
+    if any(k.startswith("swinViT.") for k in state_dict):
+        return "monai"
+    if any(k.startswith(("patch_embed.", "swin_vit.patch_embed.")) for k in state_dict):
+        return "monai_ssl"
+    return "visionzoo"
+
+
+register_detector("swin_unetr", _detect)
