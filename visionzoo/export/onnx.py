@@ -72,13 +72,27 @@ def _failing_op(error: BaseException) -> str | None:
     return match.group(1) if match else None
 
 
-def _dynamic_shapes(x: Tensor, dynamic_batch: bool, dynamic_spatial: bool) -> tuple[dict | None, dict[str, list[int]]]:
+def _dynamic_shapes(
+    x: Tensor, dynamic_batch: bool, dynamic_spatial: bool, spatial_multiple: int
+) -> tuple[tuple[dict] | None, dict[str, list[int]]]:
+    """torch.export dims: a free batch; spatial sides as `spatial_multiple` x an integer >= the example's.
+
+    Tying spatial sides to the model's padding multiple keeps padding and window partitions exact in
+    the graph; a plain dynamic dim would be specialised to the example size wherever the model pads.
+    """
     spec: dict[int, Any] = {}
     if dynamic_batch:
         spec[0] = torch.export.Dim("batch", min=1, max=1024)
     if dynamic_spatial:
         for axis in range(2, x.ndim):
-            spec[axis] = torch.export.Dim.DYNAMIC  # fails loudly instead of silently specialising
+            if x.shape[axis] % spatial_multiple:
+                raise ValueError(
+                    f"dynamic_spatial export needs example sizes divisible by spatial_multiple={spatial_multiple}, "
+                    f"got {tuple(x.shape[2:])}; pass an example input of such a size (or another spatial_multiple)"
+                )
+            # from the example's size upward: models whose windows shrink on small grids branch below it
+            steps = x.shape[axis] // spatial_multiple
+            spec[axis] = spatial_multiple * torch.export.Dim(f"size{axis - 2}", min=steps, max=max(steps, 1024))
     return ((spec,) if spec else None), ({"input": sorted(spec)} if spec else {})
 
 
@@ -140,7 +154,7 @@ def export_onnx(
     path.parent.mkdir(parents=True, exist_ok=True)
     was_training = model.training
     model.eval()
-    shapes, axes = _dynamic_shapes(example_input, dynamic_batch, dynamic_spatial)
+    shapes, axes = _dynamic_shapes(example_input, dynamic_batch, dynamic_spatial, spatial_multiple)
     traced_input = example_input
     if dynamic_batch and example_input.shape[0] == 1:  # a batch of 1 would be specialised to a constant
         traced_input = torch.cat([example_input, example_input])

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["pad_end", "pads_to_multiple", "to_ntuple"]
+__all__ = ["all_zero", "pad_end", "pads_to_multiple", "to_ntuple"]
 
 
 def to_ntuple(value: int | Sequence[int], n: int, name: str = "value") -> tuple[int, ...]:
@@ -24,9 +24,17 @@ def pads_to_multiple(sizes: Sequence[int], multiples: Sequence[int]) -> tuple[in
     return tuple((m - s % m) % m for s, m in zip(sizes, multiples))
 
 
+def all_zero(values: Sequence[int]) -> bool:
+    """True when every value is a plain int 0; symbolic sizes (torch.export) count as non-zero.
+
+    Shortcuts taken on it never branch on a symbolic size, so exported graphs keep the general path.
+    """
+    return all(type(v) is int and v == 0 for v in values)
+
+
 def pad_end(x: Tensor, pads: Sequence[int], channels_last: bool) -> Tensor:
     """Zero-pad the spatial dims of (B, C, *grid) or, with `channels_last`, (B, *grid, C) by `pads` at their ends."""
-    if not any(pads):
+    if all_zero(pads):
         return x
     pad_arg = [0, 0] if channels_last else []
     for p in reversed(pads):

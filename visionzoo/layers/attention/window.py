@@ -27,7 +27,7 @@ import torch.nn as nn
 from torch import Tensor
 from timm.layers import trunc_normal_
 
-from ..helpers import pad_end, pads_to_multiple, to_ntuple
+from ..helpers import all_zero, pad_end, pads_to_multiple, to_ntuple
 from ..microbatch import graph_capture
 from .functional import scaled_dot_product_attention
 
@@ -44,15 +44,19 @@ MASK_VALUE = -100.0
 
 
 def window_partition(x: Tensor, window: Sequence[int]) -> Tensor:
-    """(B, *grid, C) with grid a multiple of `window` -> (B * num_windows, prod(window), C), windows in raster order."""
+    """(B, *grid, C) with grid a multiple of `window` -> (B * num_windows, prod(window), C), windows in raster order.
+
+    Shapes are spelled out (no -1): symbolic reshapes with an inferred size are very slow to trace under torch.export.
+    """
     nd = len(window)
     b, *grid, c = x.shape
     split = [b]
-    for size, w in zip(grid, window):
-        split += [size // w, w]
+    counts = [size // w for size, w in zip(grid, window)]
+    for n, w in zip(counts, window):
+        split += [n, w]
     x = x.view(*split, c)
     order = [0] + [1 + 2 * i for i in range(nd)] + [2 + 2 * i for i in range(nd)] + [2 * nd + 1]
-    return x.permute(order).reshape(-1, math.prod(window), c)
+    return x.permute(order).reshape(b * math.prod(counts), math.prod(window), c)
 
 
 def window_reverse(windows: Tensor, window: Sequence[int], grid: Sequence[int]) -> Tensor:
@@ -60,12 +64,13 @@ def window_reverse(windows: Tensor, window: Sequence[int], grid: Sequence[int]) 
     nd = len(window)
     c = windows.shape[-1]
     counts = [size // w for size, w in zip(grid, window)]
-    x = windows.view(-1, *counts, *window, c)
+    b = windows.shape[0] // math.prod(counts)
+    x = windows.view(b, *counts, *window, c)
     order = [0]
     for i in range(nd):
         order += [1 + i, 1 + nd + i]
     order.append(2 * nd + 1)
-    return x.permute(order).reshape(-1, *grid, c)
+    return x.permute(order).reshape(b, *grid, c)
 
 
 def relative_position_index(window: Sequence[int], table_window: Sequence[int] | None = None) -> Tensor:
@@ -114,7 +119,7 @@ def effective_window(
 
 
 def _crop(x: Tensor, shape: Sequence[int], pads: Sequence[int]) -> Tensor:
-    if not any(pads):
+    if all_zero(pads):
         return x
     return x[(slice(None),) + tuple(slice(0, s) for s in shape)]
 
@@ -207,7 +212,7 @@ class WindowAttention(nn.Module):
 
     def forward(self, x: Tensor, shape: Sequence[int]) -> Tensor:
         b, n, c = x.shape
-        shape = tuple(int(s) for s in shape)
+        shape = tuple(shape)  # no int(): symbolic sizes must stay symbolic under torch.export
         if len(shape) != self.spatial_dims or math.prod(shape) != n:
             raise ValueError(
                 f"WindowAttention got {n} tokens with grid {shape}; expected a {self.spatial_dims}D grid of {n} tokens"
