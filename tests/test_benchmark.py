@@ -88,6 +88,18 @@ def test_train_mode_runs():
     assert r["ours"]["peak_mem_mib"] > 0
 
 
+def test_sliding_window_mode_tiles_a_larger_volume():
+    small = dict(feature_size=12, depths=(1, 1, 1, 1))
+    r = bm.run_benchmark("swin_unetr_brats", compare="monai", mode="sliding_window", roi_size=(64, 32, 32), overlap=0.25,
+                         sw_batch_size=2, model_kwargs=small, ref_kwargs=small,
+                         **{**FAST, "batch_size": 1, "img_size": (80, 72, 32)})
+    assert r["sliding_window"] == {"roi_size": (64, 32, 32), "overlap": 0.25, "sw_batch_size": 2}
+    tile = bm.run_benchmark("swin_unetr_brats", model_kwargs=small, **{**FAST, "batch_size": 1, "img_size": (64, 32, 32)})
+    assert r["ours"]["gmacs"] == pytest.approx(tile["ours"]["gmacs"])  # GMACs are per tile
+    assert r["ours"]["latency_ms"] > 0 and r["ref"]["latency_ms"] > 0 and r["ours"]["peak_mem_mib"] > 0
+    assert "roi=64x32x32 overlap=0.25" in bm.format_table(r)
+
+
 def test_module_without_reference():
     model = vz.create_model("vit_tiny_patch16_224", depth=1)
     r = vz.benchmark(model, **FAST)  # the package-level entry point

@@ -45,7 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--img-size", type=int, nargs="+", default=None, metavar="N",
                    help="H [W] for images, D [H W] for volumes; default: the model's input size")
-    p.add_argument("--mode", choices=("inference", "train"), default="inference")
+    p.add_argument("--mode", choices=("inference", "train", "sliding_window"), default="inference",
+                   help="sliding_window: whole-volume inference of an --img-size volume in --roi-size tiles")
+    p.add_argument("--roi-size", type=int, nargs="+", default=None, metavar="N",
+                   help="sliding-window tile (default: the model's input size)")
+    p.add_argument("--overlap", type=float, default=0.5, help="sliding-window overlap")
+    p.add_argument("--sw-batch-size", type=int, default=4, help="tiles per forward in sliding-window mode")
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--compile", action="store_true", help="wrap both models with torch.compile")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for the run")
@@ -70,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     except argparse.ArgumentTypeError as e:
         parser.error(str(e))
     img_size = args.img_size and (args.img_size[0] if len(args.img_size) == 1 else tuple(args.img_size))
+    roi_size = args.roi_size and (args.roi_size[0] if len(args.roi_size) == 1 else tuple(args.roi_size))
     result = run_benchmark(
         args.model,
         compare=args.compare,
@@ -85,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
         model_kwargs=model_kwargs,
         ref_name=args.ref_name,
         ref_kwargs=ref_kwargs,
+        roi_size=roi_size,
+        overlap=args.overlap,
+        sw_batch_size=args.sw_batch_size,
     )
     if args.json:
         with open(args.json, "w") as f:

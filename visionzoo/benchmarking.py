@@ -37,7 +37,7 @@ __all__ = [
     "format_table",
 ]
 
-MODES = ("inference", "train")
+MODES = ("inference", "train", "sliding_window")
 ReferenceBuilder = Callable[..., nn.Module]  # fn(name, img_size=(H, W), **kwargs) -> nn.Module
 
 
@@ -155,6 +155,20 @@ def _inference_step(model: nn.Module, x: torch.Tensor) -> Callable[[], None]:
     def step() -> None:
         with torch.inference_mode():
             model(x)
+
+    return step
+
+
+def _sliding_window_step(model: nn.Module, x: torch.Tensor, roi_size: tuple[int, ...], overlap: float,
+                         sw_batch_size: int) -> Callable[[], None]:
+    """Whole-volume inference as in BraTS evaluation: MONAI's sliding window over `x` with `roi_size` tiles."""
+    from monai.inferers import sliding_window_inference
+
+    model.eval()
+
+    def step() -> None:
+        with torch.inference_mode():
+            sliding_window_inference(x, roi_size, sw_batch_size, model, overlap=overlap, mode="constant")
 
     return step
 
@@ -287,17 +301,22 @@ class _Candidate:
     """One benchmarked model (ours or the reference): its module, input, timed step and measurements."""
 
     def __init__(self, label: str, model: nn.Module, img_size: tuple[int, int], *, batch_size: int, mode: str,
-                 channels_last: bool, compile: bool, device: torch.device, in_chans: int | None = None) -> None:
+                 channels_last: bool, compile: bool, device: torch.device, in_chans: int | None = None,
+                 sliding_window: dict | None = None) -> None:
         self.label = label
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
         model = model.to(device=device, memory_format=memory_format)
         in_chans = in_chans or _in_chans(model)
         self.params_m = count_params(model)
-        self.gmacs = count_gmacs(model, img_size, in_chans, str(device))
+        # sliding window: GMACs of one tile (the network's input), the input is the whole volume
+        counted_size = tuple(sliding_window["roi_size"]) if mode == "sliding_window" else img_size
+        self.gmacs = count_gmacs(model, counted_size, in_chans, str(device))
         x = torch.randn(batch_size, in_chans, *img_size, device=device).contiguous(memory_format=memory_format)
         runnable = torch.compile(model) if compile else model
         if mode == "train":
             self.step = _train_step(runnable, list(model.parameters()), x)
+        elif mode == "sliding_window":
+            self.step = _sliding_window_step(runnable, x, **sliding_window)
         else:
             self.step = _inference_step(runnable, x)
         self.model = model
@@ -377,6 +396,9 @@ def run_benchmark(
     model_kwargs: dict | None = None,
     ref_name: str | None = None,
     ref_kwargs: dict | None = None,
+    roi_size: int | tuple[int, ...] | None = None,
+    overlap: float = 0.5,
+    sw_batch_size: int = 4,
     verbose: bool = True,
 ) -> dict:
     """Measure params, GMACs, throughput, latency and peak memory of `model` and, with `compare`, a reference.
@@ -385,6 +407,8 @@ def run_benchmark(
     module. `compare` names a reference library in `REFERENCES` (``"timm"``), which builds `ref_name`
     (default: the same name) with `ref_kwargs`. Both get ``img_size`` so sizes that set position
     embeddings or attention masks match the input. Timed steps are interleaved; the median is reported.
+    ``mode="sliding_window"`` times whole-volume inference of an `img_size` volume in `roi_size` tiles
+    (MONAI's ``sliding_window_inference``, `overlap`, `sw_batch_size`); models are built for `roi_size`.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -396,15 +420,20 @@ def run_benchmark(
     dev = torch.device(device)
     name = _model_name(model)
     options = dict(batch_size=batch_size, mode=mode, channels_last=channels_last, compile=compile, device=dev)
+    build_size = size
+    if mode == "sliding_window":
+        roi = to_ntuple(roi_size, len(size), "roi_size") if roi_size is not None else default_size
+        options["sliding_window"] = dict(roi_size=roi, overlap=overlap, sw_batch_size=sw_batch_size)
+        build_size = roi
 
     with _num_threads(threads):
         _log(verbose, f"building {name} (visionzoo) at {'x'.join(map(str, size))}")
-        module = model if isinstance(model, nn.Module) else _build_ours(model, size, model_kwargs or {})
+        module = model if isinstance(model, nn.Module) else _build_ours(model, build_size, model_kwargs or {})
         candidates = [_Candidate("ours", module, size, **options)]
         if build_ref is not None:
             reference = _reference_name(model, ref_name)
             _log(verbose, f"building {reference} ({compare})")
-            ref_module = build_ref(reference, img_size=size, **(ref_kwargs or {}))
+            ref_module = build_ref(reference, img_size=build_size, **(ref_kwargs or {}))
             candidates.append(_Candidate(compare, ref_module, size, in_chans=_in_chans(module), **options))
         _measure(candidates, warmup=warmup, runs=runs, compile=compile, device=dev, verbose=verbose)
         used_threads = torch.get_num_threads()
@@ -417,6 +446,7 @@ def run_benchmark(
         "batch_size": batch_size,
         "img_size": list(size),
         "mode": mode,
+        "sliding_window": options.get("sliding_window"),
         "device": str(dev),
         "threads": used_threads,
         "channels_last": channels_last,
@@ -449,6 +479,9 @@ def format_table(result: dict) -> str:
     """One aligned table (rows: params, GMACs, throughput, latency, peak memory; columns: ours, reference, ratio)."""
     size = "x".join(str(s) for s in result["img_size"])
     extras = "".join(f" {k}" for k in ("channels_last", "compile") if result.get(k))
+    sw = result.get("sliding_window")
+    if sw:
+        extras += f" roi={'x'.join(map(str, sw['roi_size']))} overlap={sw['overlap']} sw_batch={sw['sw_batch_size']}"
     header = (
         f"{result['model']} | mode={result['mode']} batch={result['batch_size']} size={size} "
         f"threads={result['threads']} device={result['device']}{extras} | torch {result.get('torch', '?')}"
