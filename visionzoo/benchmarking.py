@@ -100,6 +100,24 @@ def register_reference(name: str, fn: ReferenceBuilder) -> ReferenceBuilder:
     return fn
 
 
+def build_torchvision_reference(name: str, img_size: tuple[int, ...], **kwargs: Any) -> nn.Module:
+    """``torchvision.models.get_model(name, weights=None, **kwargs)``: random weights; convnets need no img_size."""
+    import torchvision
+
+    known = torchvision.models.list_models(module=torchvision.models)
+    if name not in known:
+        close = [m for m in known if m.startswith(name.split("_")[0])][:8]
+        raise ValueError(
+            f"torchvision has no classification model {name!r} (similar: {', '.join(close) or 'none'}); "
+            "for an attention variant compare its trunk, e.g. ref_name='resnet50' (tools/benchmark.py --ref-name)"
+        )
+    kwargs.pop("pretrained", None)
+    return torchvision.models.get_model(name, weights=None, **kwargs)
+
+
+register_reference("torchvision", build_torchvision_reference)
+
+
 def _require_reference(name: str) -> ReferenceBuilder:
     if name not in REFERENCES:
         raise ValueError(f"Unknown reference {name!r}; known references: {', '.join(sorted(REFERENCES))}.")

@@ -18,6 +18,7 @@ TINY = {
     "swin": (dict(depths=(1, 1, 1, 1)), (3, 64, 64)),
     "swin_unetr": (dict(feature_size=12, depths=(1, 1, 1, 1)), None),
     "unetr": (dict(hidden_size=48, mlp_dim=96, num_heads=4, img_size=32), None),
+    "resnet": (dict(layers=(1, 1, 1, 1)), (3, 64, 64)),
 }
 
 

@@ -1,7 +1,8 @@
 """Backbone families; importing this package registers their named variants."""
-from . import swin, vit  # noqa: F401
+from . import resnet, swin, vit  # noqa: F401
 from .features import FeatureInfo
+from .resnet import ResNet
 from .swin import SwinTransformer
 from .vit import VisionTransformer
 
-__all__ = ["FeatureInfo", "SwinTransformer", "VisionTransformer"]
+__all__ = ["FeatureInfo", "ResNet", "SwinTransformer", "VisionTransformer"]

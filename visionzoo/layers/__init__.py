@@ -18,6 +18,7 @@ from .attention import (
     use_explicit_attention,
 )
 from .blocks import TransformerBlock
+from .conv_attention import CBAM, CONV_ATTENTION_TYPES, SqueezeExcite, TripletAttention, build_conv_attention, register_conv_attention
 from .microbatch import autograd_free, map_microbatches
 from .mlp import Mlp
 from .helpers import pad_end, pads_to_multiple, to_ntuple
@@ -26,6 +27,12 @@ from .pos_embed import resample_abs_pos_embed
 
 __all__ = [
     "ATTENTION_TYPES",
+    "CBAM",
+    "CONV_ATTENTION_TYPES",
+    "SqueezeExcite",
+    "TripletAttention",
+    "build_conv_attention",
+    "register_conv_attention",
     "DropPath",
     "LayerScale",
     "Mlp",

@@ -1,2 +1,2 @@
 """Published weights, one data module per family; importing this package registers them all."""
-from . import swin, swin_unetr, vit  # noqa: F401
+from . import resnet, swin, swin_unetr, vit  # noqa: F401

@@ -94,4 +94,4 @@ def convert_state_dict(model: nn.Module, state_dict: Mapping[str, Tensor], sourc
     return available[source](state_dict, model)
 
 
-from . import swin, swin_unetr, unetr, vit  # noqa: E402,F401  (register the built-in converters)
+from . import resnet, swin, swin_unetr, unetr, vit  # noqa: E402,F401  (register the built-in converters)
