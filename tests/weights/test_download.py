@@ -89,6 +89,15 @@ def test_wrong_sha256_leaves_nothing_in_the_cache(vz_home, server, tiny_release,
     assert files_under(vz_home) == []
 
 
+def test_sharing_page_instead_of_the_file_is_refused(vz_home, server, add_weights):
+    page = server.root / "share.html"
+    page.write_text("<html><body>Download anyway?</body></html>")
+    name = add_weights("swin_unetr_brats", "tiny_test", brats_entry(server.url("share.html"), member=None))
+    with pytest.raises(WeightsNotFoundError, match="answered with a web page.*checkpoint_path="):
+        vz.create_model(name, pretrained=True, **TINY)
+    assert files_under(vz_home) == []
+
+
 class _Exploit:
     """Unpickling this would create a marker file: a stand-in for arbitrary code execution."""
 

@@ -104,6 +104,8 @@ class WeightsServer:
         body = data[start:]
         handler.send_header("Content-Length", str(len(body)))
         handler.send_header("Accept-Ranges", "bytes")
+        if file.suffix == ".html":  # a sharing page (Google Drive / Dropbox) instead of the file
+            handler.send_header("Content-Type", "text/html; charset=utf-8")
         if hub:
             handler.send_header("X-Repo-Commit", HUB_COMMIT)
             handler.send_header("ETag", '"' + hashlib.sha256(data).hexdigest() + '"')

@@ -180,6 +180,12 @@ def _http_download(url: str, part: Path, progress: bool) -> None:
     except (TimeoutError, socket.timeout) as e:
         raise DownloadInterrupted(f"connection to {url} timed out") from e
     with response:
+        if (response.headers.get("Content-Type") or "").lower().startswith("text/html"):
+            raise WeightsNotFoundError(
+                f"{url} answered with a web page, not a weight file (a Google Drive/Dropbox sharing link?). "
+                "Download the file in a browser and pass it as checkpoint_path=, or place it at "
+                f"{part.with_name(part.name[: -len('.part')])}."
+            )
         if offset and (response.status != 206 or _content_range_start(response.headers.get("Content-Range")) != offset):
             offset = 0  # the server ignored (or misread) the Range request: start over
         length = response.headers.get("Content-Length")
