@@ -14,7 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from .microbatch import autograd_free
+from .microbatch import autograd_free, graph_capture
 
 __all__ = [
     "ConvUnit",
@@ -45,7 +45,8 @@ class InstanceNorm(nn.Module):
     Channels-last inputs are normalised in their own layout: per-channel sums over the (N, C) view
     (torch's accurate cascade reductions), the variance accumulated over row chunks. With `inplace`
     (set by blocks that own their input: a fresh convolution output) and no autograd, the input is
-    overwritten instead of allocating another full-size map. Other layouts use ``F.instance_norm``.
+    overwritten instead of allocating another full-size map. Other layouts, and graphs being exported,
+    use ``F.instance_norm``.
     """
 
     def __init__(self, eps: float = 1e-5, inplace: bool = False) -> None:
@@ -54,7 +55,9 @@ class InstanceNorm(nn.Module):
         self.inplace = inplace
 
     def forward(self, x: Tensor) -> Tensor:
-        if not x.is_contiguous(memory_format=_memory_format(x.ndim - 2)) or x.shape[1] == 1:
+        # exporters get the native op: onnxruntime's InstanceNormalization is 10x more accurate than its
+        # fp32 ReduceSum over a composed formula (6.5e-5 vs 5e-6 max error at 48 x 48^3)
+        if graph_capture() or not x.is_contiguous(memory_format=_memory_format(x.ndim - 2)) or x.shape[1] == 1:
             return F.instance_norm(x, eps=self.eps)
         b, c = x.shape[:2]
         n = x[0, 0].numel()
