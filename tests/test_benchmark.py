@@ -1,5 +1,4 @@
 """Benchmark: GMACs match timm and a hand count, measures are sane, train mode and CLI run (no timing asserts)."""
-import importlib.util
 import json
 import subprocess
 import sys
@@ -8,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.tool_modules import load_tool
 import visionzoo as vz
 import visionzoo.benchmarking as bm
 
@@ -132,9 +132,7 @@ def test_cli_writes_json(tmp_path):
 
 
 def test_cli_parses_set_values_without_eval():
-    spec = importlib.util.spec_from_file_location("benchmark_cli", REPO / "tools" / "benchmark.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+    cli = load_tool("benchmark")
     assert cli.parse_pairs(["depth=2", "window_size=(7, 7)", "attn=softmax", "x=__import__('os')"]) == {
         "depth": 2, "window_size": (7, 7), "attn": "softmax", "x": "__import__('os')"
     }

@@ -1,7 +1,6 @@
 """Model cards: every registered model and weight tag has a row, committed cards match a fresh render, clear errors, --measure."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import shutil
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.tool_modules import load_tool
 import visionzoo as vz
 from visionzoo.benchmarking import count_gmacs, count_params
 
@@ -20,15 +20,9 @@ CARDS = REPO / "model_cards"
 @pytest.fixture(scope="module")
 def tool():
     """tools/model_cards.py as a module (registered in sys.modules: its dataclasses need that)."""
-    name = "_visionzoo_tool_model_cards"
-    spec = importlib.util.spec_from_file_location(name, REPO / "tools" / "model_cards.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.modules.pop(name, None)
+    module = load_tool("model_cards")
+    yield module
+    sys.modules.pop(module.__name__, None)
 
 
 def _row(text: str, first_cell: str) -> str | None:

@@ -1,5 +1,4 @@
 """Attention maps through forward hooks (CNN gates, ViT softmax attention, rollout) and the visualize_attention tool."""
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -8,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.tool_modules import load_tool
 import visionzoo as vz
 from visionzoo.visualize import attention_maps, attention_rollout, overlay_maps, register_attention_extractor
 
@@ -94,15 +94,9 @@ def test_overlay_grid():
 
 @pytest.fixture()
 def tool():
-    name = "_visionzoo_tool_visualize_attention"
-    spec = importlib.util.spec_from_file_location(name, REPO / "tools" / "visualize_attention.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.modules.pop(name, None)
+    module = load_tool("visualize_attention")
+    yield module
+    sys.modules.pop(module.__name__, None)
 
 
 def test_visualize_attention_tool_writes_png(tool, tmp_path, capsys):

@@ -6,7 +6,6 @@ workers through a file lock, since the end-to-end, resume and test-tool tests al
 from __future__ import annotations
 
 import fcntl
-import importlib.util
 import os
 import subprocess
 import sys
@@ -14,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+from tests.tool_modules import load_tool  # noqa: F401  (re-exported for the tool tests)
 
 REPO = Path(__file__).resolve().parents[2]
 TINY_CONFIG = REPO / "tests" / "tools" / "configs" / "tiny_swin_unetr_brats.py"
@@ -32,14 +33,6 @@ def run_tool(args: list[str], timeout: float = 240, check: bool = True) -> subpr
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(args)} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return proc
-
-
-def load_tool(name: str):
-    """Import tools/NAME.py as a module (under a private name: ``test`` would shadow the standard library's)."""
-    spec = importlib.util.spec_from_file_location(f"_visionzoo_tool_{name}", REPO / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def write_config(path: Path, lines: list[str]) -> Path:

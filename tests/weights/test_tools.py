@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 import subprocess
 import sys
@@ -11,6 +10,7 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 
+from tests.tool_modules import load_tool
 import visionzoo as vz
 
 from .conftest import TINY, VIT_TAG, fill_hub_cache, ssl_release, write_zip
@@ -23,13 +23,6 @@ def run_tool(args: list[str]) -> subprocess.CompletedProcess:
     """``python tools/...`` from the repository root, one torch thread, the current (monkeypatched) environment."""
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONPATH=str(REPO), PYTHONWARNINGS="ignore")
     return subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
-
-
-def load_tool(name: str):
-    spec = importlib.util.spec_from_file_location(f"_visionzoo_tool_{name}", REPO / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _output(model, x):
