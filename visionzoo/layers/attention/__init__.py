@@ -16,11 +16,11 @@ fused SDPA and explicit math (`explicit_attention()`; ONNX export and FLOP count
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch.nn as nn
 
+from .registry import ATTENTION_TYPES, build_attention, drop_unused, register_attention
 from .functional import explicit_attention, scaled_dot_product_attention, use_explicit_attention
 from .softmax import MultiHeadAttention, SelfAttention
 from .window import WindowAttention
@@ -37,36 +37,9 @@ __all__ = [
     "WindowAttention",
 ]
 
-ATTENTION_TYPES: dict[str, Callable[..., nn.Module]] = {}
-
-
-def register_attention(name: str, builder: Callable[..., nn.Module]) -> None:
-    """Make a token mixer available to `build_attention` as ``type=name``."""
-    if name in ATTENTION_TYPES:
-        raise RuntimeError(f"attention type {name!r} is registered twice")
-    ATTENTION_TYPES[name] = builder
-
-
-def build_attention(cfg: str | Mapping[str, Any] | None, default: str, **kwargs: Any) -> nn.Module:
-    """Build a token mixer from ``cfg`` (a type name or ``dict(type=..., **options)``) and backbone `kwargs`.
-
-    Options in ``cfg`` override the backbone's `kwargs` (dim, num_heads, window_size, ...).
-    """
-    if cfg is None:
-        cfg = {"type": default}
-    elif isinstance(cfg, str):
-        cfg = {"type": cfg}
-    cfg = dict(cfg)
-    name = cfg.pop("type", default)
-    if name not in ATTENTION_TYPES:
-        raise ValueError(f"Unknown attention type {name!r}; registered types: {', '.join(sorted(ATTENTION_TYPES))}")
-    return ATTENTION_TYPES[name](**{**kwargs, **cfg})
-
 
 def _softmax_builder(dim: int, num_heads: int, **kwargs: Any) -> nn.Module:
-    kwargs.pop("window_size", None)
-    kwargs.pop("shift_size", None)
-    kwargs.pop("num_prefix_tokens", None)
+    kwargs = drop_unused(kwargs, "window_size", "shift_size", "num_prefix_tokens", "input_resolution")
     return SelfAttention(dim, num_heads, **kwargs)
 
 
@@ -76,7 +49,7 @@ def _window_builder(dim: int, num_heads: int, num_prefix_tokens: int = 0, **kwar
             "window attention cannot mix prefix (class) tokens: use it in a backbone without a class token, "
             "e.g. a ViT with class_token=False, global_pool='avg'"
         )
-    return WindowAttention(dim, num_heads, **kwargs)
+    return WindowAttention(dim, num_heads, **drop_unused(kwargs, "input_resolution"))
 
 
 register_attention("softmax", _softmax_builder)
