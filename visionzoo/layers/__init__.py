@@ -15,6 +15,7 @@ from .attention import (
     explicit_attention,
     register_attention,
     scaled_dot_product_attention,
+    stage_attention_configs,
     use_explicit_attention,
 )
 from .blocks import TransformerBlock
@@ -51,6 +52,7 @@ __all__ = [
     "register_attention",
     "resample_abs_pos_embed",
     "scaled_dot_product_attention",
+    "stage_attention_configs",
     "to_ntuple",
     "trunc_normal_",
     "use_explicit_attention",

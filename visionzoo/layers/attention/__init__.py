@@ -20,7 +20,7 @@ from typing import Any
 
 import torch.nn as nn
 
-from .registry import ATTENTION_TYPES, build_attention, drop_unused, register_attention
+from .registry import ATTENTION_TYPES, build_attention, drop_unused, register_attention, stage_attention_configs
 from .functional import explicit_attention, scaled_dot_product_attention, use_explicit_attention
 from .softmax import MultiHeadAttention, SelfAttention
 from .window import WindowAttention
@@ -29,6 +29,7 @@ __all__ = [
     "ATTENTION_TYPES",
     "register_attention",
     "build_attention",
+    "stage_attention_configs",
     "explicit_attention",
     "use_explicit_attention",
     "scaled_dot_product_attention",

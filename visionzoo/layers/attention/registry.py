@@ -8,12 +8,12 @@ what it does not use and raises a clear error for what it cannot support.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch.nn as nn
 
-__all__ = ["ATTENTION_TYPES", "register_attention", "build_attention", "drop_unused"]
+__all__ = ["ATTENTION_TYPES", "register_attention", "build_attention", "drop_unused", "stage_attention_configs"]
 
 ATTENTION_TYPES: dict[str, Callable[..., nn.Module]] = {}
 
@@ -44,3 +44,34 @@ def build_attention(cfg: str | Mapping[str, Any] | None, default: str, **kwargs:
 def drop_unused(kwargs: dict[str, Any], *names: str) -> dict[str, Any]:
     """`kwargs` without the backbone geometry keys `names` that a mixer has no use for."""
     return {k: v for k, v in kwargs.items() if k not in names}
+
+
+AttnCfg = str | Mapping[str, Any] | None
+# Letters of an attention-type string (``"LLSS"``, ``"AAAB"``) that keep the backbone's own attention:
+# S = the standard (softmax/window) mixer of FLatten's strings, B = the baseline mixer of Agent Attention's.
+BACKBONE_DEFAULT_LETTERS = "SB"
+
+
+def stage_attention_configs(attn: AttnCfg | Sequence[AttnCfg], attn_stages: str | None, num_stages: int) -> list[AttnCfg]:
+    """Per-stage mixer configs for a hierarchical backbone; ``None`` keeps the backbone's own attention.
+
+    `attn` is one config for every stage or a sequence with one per stage. `attn_stages` is an attention-type
+    string as the FLatten/Agent papers write it (``"LLSS"``, ``"AAAB"``): stages marked ``S``/``B`` keep the
+    backbone's attention, any other letter uses `attn`.
+    """
+    if isinstance(attn, Sequence) and not isinstance(attn, str):
+        if attn_stages is not None:
+            raise ValueError("give either per-stage attn configs or attn_stages, not both")
+        if len(attn) != num_stages:
+            raise ValueError(f"attn has {len(attn)} per-stage configs but the backbone has {num_stages} stages")
+        return list(attn)
+    if attn_stages is None:
+        return [attn] * num_stages
+    if len(attn_stages) != num_stages:
+        raise ValueError(
+            f"attn_stages {attn_stages!r} has {len(attn_stages)} letters but the backbone has {num_stages} stages; "
+            f"write one letter per stage (S/B keep the backbone's attention, another letter uses attn)"
+        )
+    if attn is None and any(c not in BACKBONE_DEFAULT_LETTERS for c in attn_stages):
+        raise ValueError(f"attn_stages {attn_stages!r} marks stages for another attention but attn= is not given")
+    return [None if c in BACKBONE_DEFAULT_LETTERS else attn for c in attn_stages]
