@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-size", type=int, nargs="+", default=None, metavar="N", help="C H W or C D H W (batch 1)")
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--dynamic", default="batch", choices=("none", "batch", "batch,spatial"), help="symbolic input axes")
+    p.add_argument("--spatial-multiple", type=int, default=32,
+                   help="with --dynamic batch,spatial: exported sizes are multiples of this (the model's total stride)")
     p.add_argument("--opset", type=int, default=18)
     p.add_argument("--output", default=None, help="output .onnx path (default: <model>.onnx)")
     p.add_argument("--no-verify", action="store_true", help="skip the onnxruntime comparison")
@@ -73,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         example,
         dynamic_batch=args.dynamic != "none",
         dynamic_spatial=args.dynamic == "batch,spatial",
+        spatial_multiple=args.spatial_multiple,
         opset=args.opset,
         verify=not args.no_verify,
     )

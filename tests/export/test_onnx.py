@@ -9,6 +9,7 @@ import torch
 
 import visionzoo as vz
 from visionzoo.export import OnnxExportError
+from visionzoo.export.onnx import window_size_limits
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -19,12 +20,20 @@ TINY = {
     "swin_unetr": (dict(feature_size=12, depths=(1, 1, 1, 1)), None),
     "unetr": (dict(hidden_size=48, mlp_dim=96, num_heads=4, img_size=32), None),
     "resnet": (dict(layers=(1, 1, 1, 1)), (3, 64, 64)),
+    "biformer": (dict(depths=(1, 1, 1, 1), embed_dims=(32, 64, 96, 128)), (3, 64, 64)),
+    "flatten": (dict(depths=(1, 1, 1, 1)), (3, 64, 64)),
+    "agent": (dict(depths=(1, 1, 1, 1)), (3, 64, 64)),
+    "agent_deit": (dict(depth=2), (3, 64, 64)),  # sub-family entry: the DeiT-based agent models have no stages
+    "pvt": (dict(depths=(1, 1, 1, 1), embed_dims=(16, 32, 48, 64), num_heads=(1, 2, 3, 4)), (3, 64, 64)),
+    "twins": (dict(depths=(1, 1, 1, 1), embed_dims=(16, 32, 48, 64), num_heads=(1, 2, 3, 4)), (3, 64, 64)),
+    "detr": (dict(backbone_kwargs=dict(layers=(1, 1, 1, 1)), hidden_dim=32, nheads=2, enc_layers=1, dec_layers=2,
+                  dim_feedforward=64, num_queries=5), (3, 64, 64)),
 }
 
 
 def _tiny(name: str):
     family = vz.registry.model_family(name)
-    kwargs, size = TINY[family]
+    kwargs, size = TINY.get(name.rsplit("_", 1)[0], TINY[family])  # a sub-family entry (e.g. agent_deit) wins
     model = vz.create_model(name, **kwargs)
     if size is None:
         size = (model.in_chans, 64, 32, 32) if family == "swin_unetr" else (model.in_chans, 32, 32, 32)
@@ -62,6 +71,32 @@ def test_vit_dynamic_spatial_export(tmp_path):
         verbose=False, optimize=False,
     )
     assert report.checks[1]["shape"] == (2, 3, 80, 80) and all(c["passed"] for c in report.checks)
+
+
+def test_window_size_limits_follow_each_stage_window_layout():
+    swin = vz.create_model("swin_tiny_patch4_window7_224", depths=(1, 1, 1, 1)).eval()
+    # at 224 the last stage (7x7 grid) is one unshifted window: sizes up to 224 keep that layout
+    assert window_size_limits(swin, torch.randn(1, 3, 224, 224)) == [(113, 224), (113, 224)]
+    # at 448 every stage is windowed: any larger size keeps the layout
+    assert window_size_limits(swin, torch.randn(1, 3, 448, 448)) == [(225, None), (225, None)]
+    assert window_size_limits(vz.create_model("vit_tiny_patch16_224", depth=1), torch.randn(1, 3, 32, 32)) == [(1, None)] * 2
+
+
+@pytest.mark.slow
+def test_swin_dynamic_spatial_export_runs_at_another_size(tmp_path):
+    # one stage with W-MSA and SW-MSA blocks: the shift mask and window counts must stay symbolic
+    model = vz.create_model("swin_tiny_patch4_window7_224", depths=(2,), num_heads=(3,))
+    report = vz.export_onnx(
+        model, tmp_path / "s.onnx", torch.randn(1, 3, 56, 56), dynamic_spatial=True, spatial_multiple=28,
+        benchmark=False, verbose=False, optimize=False,
+    )
+    assert report.checks[1]["shape"] == (2, 3, 84, 84) and all(c["passed"] for c in report.checks)
+
+
+def test_dynamic_spatial_refuses_a_size_with_no_other_window_layout(tmp_path):
+    model = vz.create_model("swin_tiny_patch4_window7_224", depths=(1, 1, 1, 1))
+    with pytest.raises(ValueError, match="size 224 is the only multiple of 224 .*larger than its window"):
+        vz.export_onnx(model, tmp_path / "s.onnx", torch.randn(1, 3, 224, 224), dynamic_spatial=True, spatial_multiple=224)
 
 
 def test_export_failure_names_the_operator(tmp_path):

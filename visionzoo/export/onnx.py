@@ -8,6 +8,7 @@ and compares with eager outputs: ``max|ort - torch| / max(1, max|torch|) <= tole
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 import statistics
 import time
@@ -21,9 +22,9 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
-from ..layers import explicit_attention
+from ..layers import WindowAttention, explicit_attention
 
-__all__ = ["ExportReport", "OnnxExportError", "export_onnx"]
+__all__ = ["ExportReport", "OnnxExportError", "export_onnx", "window_size_limits"]
 
 
 class OnnxExportError(RuntimeError):
@@ -72,10 +73,49 @@ def _failing_op(error: BaseException) -> str | None:
     return match.group(1) if match else None
 
 
+SizeLimits = list[tuple[int, int | None]]
+
+
+def window_size_limits(model: nn.Module, x: Tensor) -> SizeLimits:
+    """Per spatial axis, the (min, max) input sizes at which every window attention keeps its layout on `x`.
+
+    A window attention over a grid no larger than its window uses one window of the grid's size and
+    no shift; a larger grid is padded to whole (shifted) windows. The two are different graphs, so one
+    exported file can serve only sizes on the example's side of each such boundary. Found by running
+    `x` once and reading each `WindowAttention`'s grid; `max` is None where sizes are unbounded.
+    """
+    records: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
+    hooks = [
+        m.register_forward_pre_hook(lambda mod, args: records.append((tuple(int(s) for s in args[1]), mod.window_size)))
+        for m in model.modules()
+        if isinstance(m, WindowAttention)
+    ]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    limits: SizeLimits = []
+    for axis, size in enumerate(x.shape[2:]):
+        low, high = 1, None
+        for grid, window in records:
+            if axis >= len(grid):
+                continue
+            stride = size / grid[axis]
+            if grid[axis] > window[axis]:  # windowed: the grid must stay larger than the window
+                low = max(low, math.floor(window[axis] * stride) + 1)
+            else:  # one window covering the grid: the grid must not outgrow the window
+                bound = math.floor(window[axis] * stride)
+                high = bound if high is None else min(high, bound)
+        limits.append((low, high))
+    return limits
+
+
 def _dynamic_shapes(
-    x: Tensor, dynamic_batch: bool, dynamic_spatial: bool, spatial_multiple: int
+    x: Tensor, dynamic_batch: bool, dynamic_spatial: bool, spatial_multiple: int, limits: SizeLimits | None = None
 ) -> tuple[tuple[dict] | None, dict[str, list[int]]]:
-    """torch.export dims: a free batch; spatial sides as `spatial_multiple` x an integer >= the example's.
+    """torch.export dims: a free batch; spatial sides as `spatial_multiple` x an integer within `limits`.
 
     Tying spatial sides to the model's padding multiple keeps padding and window partitions exact in
     the graph; a plain dynamic dim would be specialised to the example size wherever the model pads.
@@ -85,20 +125,45 @@ def _dynamic_shapes(
         spec[0] = torch.export.Dim("batch", min=1, max=1024)
     if dynamic_spatial:
         for axis in range(2, x.ndim):
-            if x.shape[axis] % spatial_multiple:
+            size = x.shape[axis]
+            if size % spatial_multiple:
                 raise ValueError(
                     f"dynamic_spatial export needs example sizes divisible by spatial_multiple={spatial_multiple}, "
                     f"got {tuple(x.shape[2:])}; pass an example input of such a size (or another spatial_multiple)"
                 )
-            # from the example's size upward: models whose windows shrink on small grids branch below it
-            steps = x.shape[axis] // spatial_multiple
-            spec[axis] = spatial_multiple * torch.export.Dim(f"size{axis - 2}", min=steps, max=max(steps, 1024))
+            lo, hi = _step_range(size, spatial_multiple, (limits or [])[axis - 2] if limits else (1, None))
+            spec[axis] = spatial_multiple * torch.export.Dim(f"size{axis - 2}", min=lo, max=hi)
     return ((spec,) if spec else None), ({"input": sorted(spec)} if spec else {})
 
 
-def _second_input(x: Tensor, dynamic_batch: bool, dynamic_spatial: bool, spatial_multiple: int) -> Tensor:
+def _step_range(size: int, multiple: int, limit: tuple[int, int | None]) -> tuple[int, int]:
+    """Range of k with k * multiple inside `limit`; clear error when the example's size is the only one."""
+    steps = size // multiple
+    hi = max(steps, steps + 1024 if limit[1] is None else limit[1] // multiple)
+    # from the example upward (other branches may hide below it) unless a window boundary caps the sizes
+    lo = steps if hi > steps else min(steps, max(1, -(-limit[0] // multiple)))
+    if lo == hi:
+        bound = f"at most {limit[1]}" if limit[1] is not None else "unbounded"
+        raise ValueError(
+            f"dynamic_spatial: size {size} is the only multiple of {multiple} at which this model keeps its window "
+            f"layout (sizes {limit[0]}..{bound}); window attention uses one unshifted window on grids no larger "
+            f"than the window. Export from an example whose every stage grid is larger than its window for a "
+            f"graph that runs at any larger multiple of {multiple}."
+        )
+    return lo, hi
+
+
+def _second_input(
+    x: Tensor, dynamic_batch: bool, dynamic_spatial: bool, spatial_multiple: int, limits: SizeLimits | None = None
+) -> Tensor:
+    """A verification input of another shape along every dynamic axis (larger where allowed, else smaller)."""
     batch = x.shape[0] + 1 if dynamic_batch else x.shape[0]
-    spatial = [s + spatial_multiple if dynamic_spatial else s for s in x.shape[2:]]
+    spatial = list(x.shape[2:])
+    if dynamic_spatial:
+        for i, size in enumerate(spatial):
+            lo, hi = _step_range(size, spatial_multiple, limits[i] if limits else (1, None))
+            step = 1 if size // spatial_multiple < hi else -1
+            spatial[i] = size + step * spatial_multiple
     return torch.randn(batch, x.shape[1], *spatial, dtype=x.dtype)
 
 
@@ -146,7 +211,8 @@ def export_onnx(
     """Export `model` (eval mode, explicit attention) to ONNX at `path` and check it with onnxruntime.
 
     `dynamic_batch`/`dynamic_spatial` make those input axes symbolic; the second verification input
-    grows the batch by one and each spatial side by `spatial_multiple`; `optimize` runs the exporter's
+    grows the batch by one and each spatial side by `spatial_multiple` (shrinks it where window
+    attention caps the sizes, see `window_size_limits`); `optimize` runs the exporter's
     graph optimiser (constant folding, fusions; a third of the export time). Raises `OnnxExportError`
     when export fails and `RuntimeError` when verification exceeds `tolerance`.
     """
@@ -154,7 +220,8 @@ def export_onnx(
     path.parent.mkdir(parents=True, exist_ok=True)
     was_training = model.training
     model.eval()
-    shapes, axes = _dynamic_shapes(example_input, dynamic_batch, dynamic_spatial, spatial_multiple)
+    limits = window_size_limits(model, example_input) if dynamic_spatial else None
+    shapes, axes = _dynamic_shapes(example_input, dynamic_batch, dynamic_spatial, spatial_multiple, limits)
     traced_input = example_input
     if dynamic_batch and example_input.shape[0] == 1:  # a batch of 1 would be specialised to a constant
         traced_input = torch.cat([example_input, example_input])
@@ -182,7 +249,8 @@ def export_onnx(
 
     report = ExportReport(path=path, opset=opset, dynamic_axes=axes)
     if verify:
-        _verify(model, report, example_input, dynamic_batch, dynamic_spatial, tolerance, spatial_multiple, benchmark)
+        second = _second_input(example_input, dynamic_batch, dynamic_spatial, spatial_multiple, limits)
+        _verify(model, report, (example_input, second), tolerance, benchmark)
     if verbose:
         print(report.table(), flush=True)
     failed = [c for c in report.checks if not c["passed"]]
@@ -194,11 +262,8 @@ def export_onnx(
 def _verify(
     model: nn.Module,
     report: ExportReport,
-    x: Tensor,
-    dynamic_batch: bool,
-    dynamic_spatial: bool,
+    samples: tuple[Tensor, Tensor],
     tolerance: float,
-    spatial_multiple: int,
     benchmark: bool,
 ) -> None:
     import onnxruntime as ort
@@ -208,7 +273,8 @@ def _verify(
     session = ort.InferenceSession(str(report.path), options, providers=["CPUExecutionProvider"])
     input_name = session.get_inputs()[0].name
     model.eval()
-    for sample in (x, _second_input(x, dynamic_batch, dynamic_spatial, spatial_multiple)):
+    x = samples[0]
+    for sample in samples:
         with torch.no_grad():
             expected = [t.numpy() for t in _first_tensor(model(sample))]
         got = session.run(None, {input_name: sample.numpy()})

@@ -202,12 +202,13 @@ class WindowAttention(nn.Module):
         return bias.permute(2, 0, 1)
 
     def _shift_mask(self, grid: tuple[int, ...], window: tuple[int, ...], shift: tuple[int, ...], x: Tensor) -> Tensor:
+        if graph_capture():  # symbolic sizes: build it in the graph (a cache lookup would bake in one size)
+            return shifted_window_mask(grid, window, shift, device=x.device, dtype=x.dtype)
         key = (grid, window, shift, x.device, x.dtype)
         mask = self._mask_cache.get(key)
         if mask is None:
             mask = shifted_window_mask(grid, window, shift, device=x.device, dtype=x.dtype)
-            if not graph_capture():
-                self._mask_cache[key] = mask
+            self._mask_cache[key] = mask
         return mask
 
     def forward(self, x: Tensor, shape: Sequence[int]) -> Tensor:
