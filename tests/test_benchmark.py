@@ -136,3 +136,17 @@ def test_cli_parses_set_values_without_eval():
     assert cli.parse_pairs(["depth=2", "window_size=(7, 7)", "attn=softmax", "x=__import__('os')"]) == {
         "depth": 2, "window_size": (7, 7), "attn": "softmax", "x": "__import__('os')"
     }
+
+
+def test_cli_scaling_sweep_rows_and_plot(tmp_path):
+    """--img-size with a comma list: one row per model and size, growth vs linear, a PNG plot."""
+    import cv2
+
+    cli = load_tool("benchmark")
+    out, png = tmp_path / "scaling.json", tmp_path / "scaling.png"
+    assert cli.main(["vit_tiny_patch16_224", "--set", "depth=1", "--img-size", "32,64", "--batch-size", "1",
+                     "--warmup", "0", "--runs", "1", "--threads", "1", "--json", str(out), "--plot", str(png)]) == 0
+    rows = json.loads(out.read_text())
+    assert [r["img_size"] for r in rows] == [[32, 32], [64, 64]] and [r["tokens_rel"] for r in rows] == [1.0, 4.0]
+    assert rows[0]["time_vs_linear"] == 1.0 and rows[1]["time_vs_linear"] > 0
+    assert cv2.imread(str(png)).shape[2] == 3

@@ -9,7 +9,13 @@ import torch
 
 from tests.tool_modules import load_tool
 import visionzoo as vz
-from visionzoo.visualize import attention_maps, attention_rollout, overlay_maps, register_attention_extractor
+from visionzoo.visualize import (
+    attention_maps,
+    attention_rollout,
+    detr_cross_attention,
+    overlay_maps,
+    register_attention_extractor,
+)
 
 from .backbones.test_resnet import perturb_batchnorms_
 
@@ -111,3 +117,16 @@ def test_visualize_attention_tool_writes_png(tool, tmp_path, capsys):
     assert tool.main(["resnet18", str(tmp_path / "img.png"), "--out", str(out)]) == 2
     assert "no attention module with a spatial map" in capsys.readouterr().err
     assert tool.main(["resnet18_cbam", str(tmp_path / "missing.png"), "--out", str(out)]) == 2
+
+
+def test_detr_cross_attention_maps_are_the_decoder_probabilities_on_the_feature_grid():
+    model = vz.create_model("detr", backbone_kwargs=dict(layers=(1, 1, 1, 1)), hidden_dim=32, nheads=2, enc_layers=1,
+                            dec_layers=2, dim_feedforward=64, num_queries=5)
+    x = torch.randn(2, 3, 96, 64)
+    maps, out = detr_cross_attention(model, x)
+    assert maps.shape == (2, 5, 3, 2)  # stride-32 grid of a 96x64 image
+    torch.testing.assert_close(maps.sum(dim=(-2, -1)), torch.ones(2, 5))  # each query's attention is a distribution
+    with torch.no_grad():
+        torch.testing.assert_close(out["pred_boxes"], model.eval()(x)["pred_boxes"])
+    with pytest.raises(ValueError, match="not a DETR-style model"):
+        detr_cross_attention(vz.create_model("resnet18"), x)

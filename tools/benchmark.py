@@ -2,9 +2,13 @@
 
     .venv/bin/python tools/benchmark.py swin_tiny_patch4_window7_224 --compare timm --threads 2
     .venv/bin/python tools/benchmark.py vit_tiny_patch16_224 --set depth=2 --ref-set depth=2 --json out.json
+    .venv/bin/python tools/benchmark.py agent_deit_tiny flatten_pvt_v2_b0 vit_tiny_patch16_224 \
+        --img-size 224,448,896,1344 --batch-size 1 --threads 2 --plot scaling.png
 
 A thin wrapper over `visionzoo.benchmarking.run_benchmark`; ``--set key=value`` values are Python literals
-(``ast.literal_eval``) or plain strings.
+(``ast.literal_eval``) or plain strings. Several models or a comma-separated list of (square) sizes run a
+scaling sweep (`visionzoo.benchmarking.run_scaling`): one row per model and size, and with ``--plot`` a PNG
+of latency and peak memory against tokens.
 """
 from __future__ import annotations
 
@@ -14,7 +18,9 @@ import json
 import sys
 from typing import Any
 
-from visionzoo.benchmarking import REFERENCES, run_benchmark
+import numpy as np
+
+from visionzoo.benchmarking import REFERENCES, format_scaling_table, run_benchmark, run_scaling
 
 
 def parse_value(text: str) -> Any:
@@ -38,13 +44,15 @@ def parse_pairs(pairs: list[str]) -> dict[str, Any]:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("model", help="registered visionzoo model name, e.g. vit_small_patch16_224")
+    p.add_argument("model", nargs="+", help="registered visionzoo model name(s), e.g. vit_small_patch16_224")
     known = ", ".join(sorted(REFERENCES))
     p.add_argument("--compare", default=None, help=f"reference library to compare against ({known})")
     p.add_argument("--ref-name", default=None, help="reference model name (default: the same name)")
     p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--img-size", type=int, nargs="+", default=None, metavar="N",
-                   help="H [W] for images, D [H W] for volumes; default: the model's input size")
+    p.add_argument("--img-size", nargs="+", default=None, metavar="N",
+                   help="H [W] for images, D [H W] for volumes, or a comma list of square sizes for a scaling "
+                        "sweep (224,448,896); default: the model's input size")
+    p.add_argument("--plot", default=None, metavar="PNG", help="scaling sweep: plot latency and peak memory vs tokens")
     p.add_argument("--mode", choices=("inference", "train", "sliding_window"), default="inference",
                    help="sliding_window: whole-volume inference of an --img-size volume in --roi-size tiles")
     p.add_argument("--roi-size", type=int, nargs="+", default=None, metavar="N",
@@ -68,16 +76,26 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.img_size is not None and len(args.img_size) not in (1, 2, 3):
-        parser.error("--img-size takes one to three integers")
+    sweep = args.img_size is not None and len(args.img_size) == 1 and "," in args.img_size[0]
+    try:
+        sizes = [int(v) for v in args.img_size[0].split(",")] if sweep else [int(v) for v in args.img_size or []]
+    except ValueError:
+        parser.error(f"--img-size takes integers, got {' '.join(args.img_size)}")
+    if not sweep and args.img_size is not None and len(sizes) not in (1, 2, 3):
+        parser.error("--img-size takes one to three integers, or one comma-separated list")
     try:
         model_kwargs, ref_kwargs = parse_pairs(args.model_kwargs), parse_pairs(args.ref_kwargs)
     except argparse.ArgumentTypeError as e:
         parser.error(str(e))
-    img_size = args.img_size and (args.img_size[0] if len(args.img_size) == 1 else tuple(args.img_size))
+    if sweep or len(args.model) > 1:
+        return _scaling(args, parser, sizes if sweep else [sizes[0] if len(sizes) == 1 else tuple(sizes)] if sizes else None,
+                        model_kwargs)
+    if args.plot:
+        parser.error("--plot needs a scaling sweep: several models or --img-size 224,448,...")
+    img_size = (sizes[0] if len(sizes) == 1 else tuple(sizes)) if sizes else None
     roi_size = args.roi_size and (args.roi_size[0] if len(args.roi_size) == 1 else tuple(args.roi_size))
     result = run_benchmark(
-        args.model,
+        args.model[0],
         compare=args.compare,
         batch_size=args.batch_size,
         img_size=img_size,
@@ -100,6 +118,80 @@ def main(argv: list[str] | None = None) -> int:
             json.dump(result, f, indent=2)
         print(f"wrote {args.json}")
     return 0
+
+
+def _scaling(args: argparse.Namespace, parser: argparse.ArgumentParser, sizes: list | None, model_kwargs: dict) -> int:
+    if args.compare or args.mode != "inference":
+        parser.error("a scaling sweep measures our models in inference mode only (no --compare, --mode)")
+    if sizes is None:
+        parser.error("a scaling sweep needs --img-size, e.g. 224,448,896")
+    results = run_scaling(
+        args.model, sizes, batch_size=args.batch_size, channels_last=args.channels_last, compile=args.compile,
+        threads=args.threads, warmup=args.warmup, runs=args.runs, device=args.device, model_kwargs=model_kwargs,
+    )
+    print(format_scaling_table(results), flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+        print(f"wrote {args.json}")
+    if args.plot:
+        plot_scaling(results, args.plot)
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def _nice_ticks(top: float, target: int = 5) -> list[float]:
+    """Round tick values 0, step, 2*step, ... <= top, with step 1, 2 or 5 x 10^k."""
+    raw = top / target
+    magnitude = 10 ** np.floor(np.log10(raw)) if raw > 0 else 1.0
+    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+    return [float(i * step) for i in range(int(top // step) + 1)]
+
+
+_COLOURS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75))  # RGB
+
+
+def plot_scaling(results: list[dict], path: str, panel: tuple[int, int] = (560, 420)) -> None:
+    """PNG with two panels, latency and peak memory against tokens (relative to the first size), one line per model."""
+    import cv2
+
+    models = list(dict.fromkeys(r["model"] for r in results))
+    w, h = panel
+    canvas = np.full((h + 40, 2 * w, 3), 255, np.uint8)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    for p, (key, title) in enumerate((("latency_ms", "latency (ms / batch)"), ("peak_mem_mib", "peak memory (MiB)"))):
+        x0, x1, y0, y1 = p * w + 70, p * w + w - 20, 40, h - 50
+        points = [(r["tokens_rel"], r["ours"][key]) for r in results if r["ours"][key] is not None]
+        if not points:
+            continue
+        xmax = max(x for x, _ in points) * 1.05
+        ymax = max(y for _, y in points) * 1.1
+        cv2.rectangle(canvas, (x0, y0), (x1, y1), (0, 0, 0), 1)
+        cv2.putText(canvas, title, (x0, y0 - 12), font, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(canvas, "tokens (relative to the first size)", (x0 + 60, h - 15), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+        for axis, top in (("y", ymax), ("x", xmax)):
+            for v in _nice_ticks(top):
+                label = f"{v:,.0f}" if v >= 10 or v == 0 else f"{v:g}"
+                if axis == "y":
+                    yy = int(y1 - (y1 - y0) * v / ymax)
+                    cv2.line(canvas, (x0 - 4, yy), (x0, yy), (0, 0, 0), 1)
+                    cv2.putText(canvas, label, (p * w + 5, yy + 4), font, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+                else:
+                    xx = int(x0 + (x1 - x0) * v / xmax)
+                    cv2.line(canvas, (xx, y1), (xx, y1 + 4), (0, 0, 0), 1)
+                    cv2.putText(canvas, label, (xx - 8, y1 + 18), font, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+
+        def to_px(x: float, y: float) -> tuple[int, int]:
+            return int(x0 + (x1 - x0) * x / xmax), int(y1 - (y1 - y0) * y / ymax)
+
+        for m, name in enumerate(models):
+            colour = _COLOURS[m % len(_COLOURS)][::-1]  # OpenCV draws BGR
+            pts = [to_px(r["tokens_rel"], r["ours"][key]) for r in results if r["model"] == name and r["ours"][key] is not None]
+            cv2.polylines(canvas, [np.array(pts, np.int32)], False, colour, 2, cv2.LINE_AA)
+            for pt in pts:
+                cv2.circle(canvas, pt, 4, colour, -1, cv2.LINE_AA)
+            cv2.putText(canvas, name, (x0 + 10, y0 + 20 + 18 * m), font, 0.45, colour, 1, cv2.LINE_AA)
+    cv2.imwrite(str(path), canvas)
 
 
 if __name__ == "__main__":

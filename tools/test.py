@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     if result.nifti_dir:
         print(f"NIfTI label maps (one per case, original affine): {result.nifti_dir}")
     if result.png_dir:
-        print(f"PNG overlay montages (FLAIR with WT/TC/ET contours): {result.png_dir}")
+        print(f"PNG overlays (BraTS: FLAIR with WT/TC/ET contours; detection: boxes, labels, scores): {result.png_dir}")
     return 0
 
 

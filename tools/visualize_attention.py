@@ -5,7 +5,8 @@
 
 CNN block attention (CBAM, triplet attention) shows the spatial gate of the last block of each stage
 (``--all-blocks``: every block); ViTs show the class token's attention per block, or with
-``--rollout`` the attention rollout. A thin wrapper over `visionzoo.visualize`.
+``--rollout`` the attention rollout; DETR models show the last decoder layer's cross-attention of the
+``--queries`` most confident object queries. A thin wrapper over `visionzoo.visualize`.
 """
 from __future__ import annotations
 
@@ -16,7 +17,16 @@ from pathlib import Path
 import cv2
 
 import visionzoo as vz
-from visionzoo.visualize import attention_maps, attention_rollout, overlay_maps, preprocess_image
+from visionzoo.visualize import attention_maps, attention_rollout, detr_cross_attention, overlay_maps, preprocess_image
+
+
+def _detr_maps(model, x, count: int) -> dict:
+    """Cross-attention maps of the `count` queries with the highest object score, named by class and score."""
+    maps, out = detr_cross_attention(model, x)
+    probs = out["pred_logits"][0].softmax(-1)[:, :-1]  # drop the no-object class
+    scores, labels = probs.max(-1)
+    order = scores.argsort(descending=True)[:count]
+    return {f"query {int(q)}: class {int(labels[q])} {float(scores[q]):.2f}": maps[:, q] for q in order}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=None, help="input side (default: the model's input size)")
     p.add_argument("--all-blocks", action="store_true", help="one panel per attention module, not per stage")
     p.add_argument("--rollout", action="store_true", help="ViT: attention rollout instead of per-block maps")
+    p.add_argument("--queries", type=int, default=4, help="DETR: cross-attention of this many most confident queries")
     p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity of the colour map")
     p.add_argument("--columns", type=int, default=4, help="panels per row")
     return p
@@ -46,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     x = preprocess_image(rgb, model.pretrained_cfg, args.size)
     if args.rollout:
         maps = {"rollout": attention_rollout(model, x)}
+    elif hasattr(model, "transformer") and hasattr(model, "input_proj"):
+        maps = _detr_maps(model, x, args.queries)
     else:
         maps = attention_maps(model, x, per_stage=not args.all_blocks)
     if not maps:

@@ -35,6 +35,8 @@ __all__ = [
     "FLOP_FORMULAS",
     "run_benchmark",
     "format_table",
+    "run_scaling",
+    "format_scaling_table",
 ]
 
 MODES = ("inference", "train", "sliding_window")
@@ -519,3 +521,53 @@ def format_table(result: dict) -> str:
     rule = "-" * len(line(columns))
     return "\n".join([header, rule, line(columns), rule, *(line(r) for r in rows), rule])
 
+
+
+# --- scaling with input size --------------------------------------------------------------------
+def run_scaling(models: list[str], sizes: list[int | tuple[int, int]], verbose: bool = True, **options: Any) -> list[dict]:
+    """`run_benchmark` of every model at every size (no reference); one result dict per (model, size).
+
+    Each result gains ``tokens_rel`` (pixels relative to the first size, proportional to tokens) and
+    ``time_vs_linear`` / ``mem_vs_linear``: the measured latency / peak memory over the first size's value
+    extrapolated linearly in tokens (1.0 = exactly linear growth).
+    """
+    results = []
+    for name in models:
+        first = None
+        for size in sizes:
+            _log(verbose, f"{name} at {size}")
+            r = run_benchmark(name, img_size=size, verbose=False, **options)
+            pixels = r["img_size"][0] * r["img_size"][1]
+            first = first or (pixels, r["ours"]["latency_ms"], r["ours"]["peak_mem_mib"])
+            rel = pixels / first[0]
+            r["tokens_rel"] = rel
+            r["time_vs_linear"] = r["ours"]["latency_ms"] / (first[1] * rel)
+            mem = r["ours"]["peak_mem_mib"]
+            r["mem_vs_linear"] = mem / (first[2] * rel) if mem is not None and first[2] else None
+            results.append(r)
+    return results
+
+
+def format_scaling_table(results: list[dict]) -> str:
+    """One row per (model, size): latency, throughput, peak memory and their growth against linear-in-tokens."""
+    header = ["model", "size", "tokens (rel)", "latency (ms/batch)", "img/s", "peak mem (MiB)", "time/linear", "mem/linear"]
+    rows = [
+        [
+            r["model"],
+            "x".join(map(str, r["img_size"])),
+            f"{r['tokens_rel']:.1f}",
+            _fmt("{:.1f}", r["ours"]["latency_ms"]),
+            _fmt("{:.2f}", r["ours"]["throughput"]),
+            _fmt("{:.1f}", r["ours"]["peak_mem_mib"]),
+            _fmt("{:.2f}", r["time_vs_linear"]),
+            _fmt("{:.2f}", r["mem_vs_linear"]),
+        ]
+        for r in results
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))) for row in [header, *rows]]
+    first = results[0] if results else {}
+    note = (f"batch={first.get('batch_size')} threads={first.get('threads')} device={first.get('device')} "
+            f"mode={first.get('mode')} | torch {torch.__version__}")
+    rule = "-" * len(lines[0])
+    return "\n".join([note, rule, lines[0], rule, *lines[1:], rule])

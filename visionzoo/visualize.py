@@ -39,6 +39,7 @@ from .layers.conv_attention import CBAM, TripletAttention
 __all__ = [
     "attention_maps",
     "attention_rollout",
+    "detr_cross_attention",
     "overlay_maps",
     "preprocess_image",
     "register_attention_extractor",
@@ -223,6 +224,37 @@ def attention_rollout(model: nn.Module, image: Tensor, residual_weight: float = 
     scores = rollout[:, 0, prefix:]
     scores = scores / scores.amax(dim=-1, keepdim=True)
     return scores.reshape(scores.shape[0], *grid)
+
+
+def detr_cross_attention(model: nn.Module, image: Tensor, layer: int = -1) -> tuple[Tensor, dict[str, Any]]:
+    """Each object query's cross-attention over the feature grid in decoder layer `layer`: (B, Q, h, w), head-averaged.
+
+    Returns the maps and the model's outputs of the same forward pass (to pick confident queries). Works for
+    any DETR-style model with ``input_proj`` (giving the grid) and ``transformer.decoder.layers[i].cross_attn``.
+    """
+    try:
+        target = model.transformer.decoder.layers[layer].cross_attn
+        input_proj = model.input_proj
+    except (AttributeError, IndexError) as e:
+        raise ValueError(f"{type(model).__name__} is not a DETR-style model (no decoder layer {layer} cross_attn): {e}") from e
+    grid: list[tuple[int, int]] = []
+    recorder = _SoftmaxRecorder()
+    handles = [
+        input_proj.register_forward_hook(lambda m, i, o: grid.append(tuple(o.shape[-2:]))),
+        target.register_forward_pre_hook(lambda m, i: (recorder.__enter__(), None)[1]),  # a pre-hook's result replaces the inputs
+        target.register_forward_hook(lambda m, i, o: recorder.__exit__(None, None, None)),
+    ]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), explicit_attention():
+            outputs = model(image)
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.train(was_training)
+    probs = recorder.records[-1].mean(dim=1)  # (B, Q, h * w)
+    return probs.reshape(*probs.shape[:2], *grid[-1]), outputs
 
 
 def preprocess_image(rgb: np.ndarray, pretrained_cfg: Mapping[str, Any], size: int | None = None) -> Tensor:

@@ -4,6 +4,13 @@ Parameter names follow timm (``layers.{i}.downsample`` opens stage i, ``head.fc`
 Microsoft release (downsample closing each stage, ``head``) is converted by
 `visionzoo.weights.converters`. Any input size works: grids are padded to whole windows (official
 detection-code convention) and odd sizes are padded before patch merging.
+
+Other token mixers plug in per stage (``attn=dict(type="focused_linear"), attn_stages="LLSS"``, as the
+FLatten and Agent-attention Swins): stages marked S/B keep window attention, the others use `attn`.
+Mixers that are not windowed (focused linear, agent) see the whole stage grid as one global window at
+any input size; the official FLatten/Agent Swins get the same at 224^2 from a window of 56 (= the
+stage-1 grid), and their position tables, sized for the stage grid at `img_size`
+(``input_resolution``), are resampled at other sizes.
 """
 from __future__ import annotations
 
@@ -16,12 +23,23 @@ from timm.layers import ClassifierHead
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
-from ..layers import PatchEmbed, TransformerBlock, build_attention, map_microbatches, pad_end, trunc_normal_
+from ..layers import (
+    PatchEmbed,
+    TransformerBlock,
+    build_attention,
+    map_microbatches,
+    pad_end,
+    stage_attention_configs,
+    to_ntuple,
+    trunc_normal_,
+)
 from ..registry import register_model
 from ..weights.entry import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from .features import FeatureInfo, feature_take_indices
 
 __all__ = ["SwinTransformer", "SwinStage", "PatchMerging"]
+
+AttnCfg = str | dict[str, Any] | None
 
 # Offsets of the 2x2 neighbours concatenated by the official Swin (and timm): x0 (0,0), x1 (1,0), x2 (0,1), x3 (1,1)
 SWIN_MERGE_ORDER_2D = ((0, 0), (1, 0), (0, 1), (1, 1))
@@ -72,10 +90,16 @@ class SwinStage(nn.Module):
         attn_drop: float = 0.0,
         drop_path: Sequence[float] | float = 0.0,
         norm_layer: Callable[[int], nn.Module] = nn.LayerNorm,
-        attn: str | dict[str, Any] | None = None,
+        attn: AttnCfg | Sequence[AttnCfg] = None,
         spatial_dims: int = 2,
         merge_order: Sequence[Sequence[int]] = SWIN_MERGE_ORDER_2D,
+        input_resolution: Sequence[int] | None = None,
     ) -> None:
+        """
+        Args:
+            attn: token mixer config for every block (default window attention), or a list with one per block.
+            input_resolution: the stage's token grid at the model's reference size, for mixers with position tables.
+        """
         super().__init__()
         window = (window_size,) * spatial_dims if isinstance(window_size, int) else tuple(window_size)
         shift = tuple(w // 2 for w in window)
@@ -87,11 +111,17 @@ class SwinStage(nn.Module):
                 raise ValueError(f"a stage without downsampling keeps its width: dim {dim} != out_dim {out_dim}")
             self.downsample = nn.Identity()
         drop_path = [drop_path] * depth if isinstance(drop_path, float) else list(drop_path)
+        if isinstance(attn, (list, tuple)):
+            if len(attn) != depth:
+                raise ValueError(f"a stage of depth {depth} got {len(attn)} per-block attention configs")
+            block_attn = list(attn)
+        else:
+            block_attn = [attn] * depth
         self.blocks = nn.ModuleList(
             TransformerBlock(
                 out_dim,
                 build_attention(
-                    attn,
+                    block_attn[i],
                     default="window",
                     dim=out_dim,
                     num_heads=num_heads,
@@ -100,6 +130,7 @@ class SwinStage(nn.Module):
                     qkv_bias=qkv_bias,
                     attn_drop=attn_drop,
                     proj_drop=proj_drop,
+                    input_resolution=None if input_resolution is None else tuple(input_resolution),
                 ),
                 mlp_ratio=mlp_ratio,
                 norm_layer=norm_layer,
@@ -138,21 +169,25 @@ class SwinTransformer(nn.Module):
         embed_dim: int = 96,
         depths: Sequence[int] = (2, 2, 6, 2),
         num_heads: Sequence[int] = (3, 6, 12, 24),
-        window_size: int | Sequence[int] = 7,
+        window_size: int | Sequence[int] | Sequence[int | Sequence[int]] = 7,
         mlp_ratio: float = 4.0,
         qkv_bias: bool = True,
         drop_rate: float = 0.0,
         proj_drop_rate: float = 0.0,
         attn_drop_rate: float = 0.0,
         drop_path_rate: float = 0.1,
-        attn: str | dict[str, Any] | None = None,
+        attn: AttnCfg | Sequence[AttnCfg | Sequence[AttnCfg]] = None,
+        attn_stages: str | None = None,
         norm_layer: Callable[[int], nn.Module] = nn.LayerNorm,
     ) -> None:
         """
         Args:
-            img_size: the training resolution (recorded in pretrained_cfg); any input size runs.
-            window_size: attention window, an int or (h, w).
-            attn: token mixer config for every block, default ``dict(type="window")``.
+            img_size: the training resolution (recorded in pretrained_cfg, sizes position tables); any input size runs.
+            window_size: attention window: an int, (h, w), or one of those per stage (e.g. ``(56, 56, 7, 7)``;
+                a window at least the stage grid is one global window).
+            attn: token mixer config for every block, default ``dict(type="window")``; or one per stage
+                (each a config or a list with one per block).
+            attn_stages: one letter per stage (``"LLSS"``, ``"AAAB"``): S/B stages keep window attention, others use `attn`.
         """
         super().__init__()
         if len(depths) != len(num_heads):
@@ -168,6 +203,9 @@ class SwinTransformer(nn.Module):
         self.output_fmt = "NHWC"
 
         self.patch_embed = PatchEmbed(patch_size, in_chans, embed_dim, norm_layer=norm_layer)
+        grid = self.patch_embed.grid_size(to_ntuple(img_size, 2, "img_size"))
+        windows = _stage_windows(window_size, self.num_layers)
+        attn_cfgs = stage_attention_configs(attn, attn_stages, self.num_layers)
         dpr = torch.linspace(0, drop_path_rate, sum(depths)).split(list(depths))
         stages, info = [], []
         for i in range(self.num_layers):
@@ -177,7 +215,7 @@ class SwinTransformer(nn.Module):
                     out_dim=dims[i],
                     depth=depths[i],
                     num_heads=num_heads[i],
-                    window_size=window_size,
+                    window_size=windows[i],
                     downsample=i > 0,
                     mlp_ratio=mlp_ratio,
                     qkv_bias=qkv_bias,
@@ -185,7 +223,8 @@ class SwinTransformer(nn.Module):
                     attn_drop=attn_drop_rate,
                     drop_path=dpr[i].tolist(),
                     norm_layer=norm_layer,
-                    attn=attn,
+                    attn=attn_cfgs[i],
+                    input_resolution=tuple(-(-g // 2**i) for g in grid),  # ceil: odd grids are padded
                 )
             )
             info.append(dict(num_chs=dims[i], reduction=patch_size * 2**i, module=f"layers.{i}"))
@@ -292,6 +331,20 @@ class SwinTransformer(nn.Module):
             self.head = ClassifierHead(self.num_features, 0, pool_type="", input_fmt="NHWC")
             self.num_classes = 0
         return take
+
+
+def _stage_windows(window_size: Any, num_stages: int) -> list[int | tuple[int, ...]]:
+    """One window (int or (h, w)) per stage from an int, an (h, w) pair or a per-stage list."""
+    if isinstance(window_size, int):
+        return [window_size] * num_stages
+    window_size = list(window_size)
+    if len(window_size) == 2 and all(isinstance(w, int) for w in window_size) and num_stages != 2:
+        return [tuple(window_size)] * num_stages  # one (h, w) window for every stage
+    if len(window_size) != num_stages:
+        raise ValueError(
+            f"window_size must be an int, (h, w) or one entry per stage ({num_stages}), got {tuple(window_size)}"
+        )
+    return [w if isinstance(w, int) else tuple(w) for w in window_size]
 
 
 _SWIN_CFG = dict(

@@ -50,7 +50,7 @@ class VisionTransformer(nn.Module):
         proj_drop_rate: float = 0.0,
         attn_drop_rate: float = 0.0,
         drop_path_rate: float = 0.0,
-        attn: str | dict[str, Any] | None = None,
+        attn: str | dict[str, Any] | Sequence[str | dict[str, Any] | None] | None = None,
         norm_layer: Callable[[int], nn.Module] | None = None,
         act_layer: Callable[[], nn.Module] = nn.GELU,
         spatial_dims: int = 2,
@@ -60,7 +60,9 @@ class VisionTransformer(nn.Module):
             img_size: size the position embedding is laid out for; other sizes resample it.
             spatial_dims: 2 for images (B, C, H, W), 3 for volumes (B, C, D, H, W).
             global_pool: "token" (class token), "avg", "max" or "" (no pooling).
-            attn: token mixer config for every block, e.g. ``dict(type="softmax")`` (default).
+            attn: token mixer config for every block, e.g. ``dict(type="softmax")`` (default), or a list with
+                one per block (``None`` entries keep softmax attention). Mixers get the position grid at
+                `img_size` as ``input_resolution``.
             fc_norm: normalise after pooling instead of before; defaults to True for avg/max pooling.
         """
         super().__init__()
@@ -88,11 +90,17 @@ class VisionTransformer(nn.Module):
         self.pos_drop = nn.Dropout(pos_drop_rate)
 
         dpr = torch.linspace(0, drop_path_rate, depth).tolist()
+        if isinstance(attn, (list, tuple)):
+            if len(attn) != depth:
+                raise ValueError(f"attn has {len(attn)} per-block configs but depth is {depth}")
+            block_attn = list(attn)
+        else:
+            block_attn = [attn] * depth
         self.blocks = nn.ModuleList(
             TransformerBlock(
                 embed_dim,
                 build_attention(
-                    attn,
+                    block_attn[i],
                     default="softmax",
                     dim=embed_dim,
                     num_heads=num_heads,
@@ -100,6 +108,7 @@ class VisionTransformer(nn.Module):
                     attn_drop=attn_drop_rate,
                     proj_drop=proj_drop_rate,
                     num_prefix_tokens=self.num_prefix_tokens,
+                    input_resolution=self.pos_grid,
                 ),
                 mlp_ratio=mlp_ratio,
                 norm_layer=norm_layer,

@@ -12,7 +12,7 @@ import math
 import re
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -207,33 +207,40 @@ def export_onnx(
     benchmark: bool = True,
     verbose: bool = True,
     optimize: bool = True,
+    extra_inputs: Mapping[str, Tensor] | None = None,
 ) -> ExportReport:
     """Export `model` (eval mode, explicit attention) to ONNX at `path` and check it with onnxruntime.
 
     `dynamic_batch`/`dynamic_spatial` make those input axes symbolic; the second verification input
     grows the batch by one and each spatial side by `spatial_multiple` (shrinks it where window
     attention caps the sizes, see `window_size_limits`); `optimize` runs the exporter's
-    graph optimiser (constant folding, fusions; a third of the export time). Raises `OnnxExportError`
-    when export fails and `RuntimeError` when verification exceeds `tolerance`.
+    graph optimiser (constant folding, fusions; a third of the export time). `extra_inputs` are further
+    named graph inputs passed positionally after the image (e.g. DETR's padding ``mask``); their batch
+    axis and any trailing axes equal to the image's spatial sides follow the image's dynamic axes.
+    Raises `OnnxExportError` when export fails and `RuntimeError` when verification exceeds `tolerance`.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     was_training = model.training
     model.eval()
+    extras = dict(extra_inputs or {})
     limits = window_size_limits(model, example_input) if dynamic_spatial else None
     shapes, axes = _dynamic_shapes(example_input, dynamic_batch, dynamic_spatial, spatial_multiple, limits)
-    traced_input = example_input
+    if extras:
+        shapes, axes = _tie_extra_inputs(example_input, extras, shapes, axes)
+    inputs = (example_input, *extras.values())
+    traced = inputs
     if dynamic_batch and example_input.shape[0] == 1:  # a batch of 1 would be specialised to a constant
-        traced_input = torch.cat([example_input, example_input])
+        traced = tuple(torch.cat([t, t]) for t in inputs)
     try:
         with torch.no_grad(), explicit_attention(), _explicit_conv3d_bias(model):
             program = torch.onnx.export(
                 model,
-                (traced_input,),
+                traced,
                 dynamo=True,
                 opset_version=opset,
                 dynamic_shapes=shapes,
-                input_names=["input"],
+                input_names=["input", *extras],
                 optimize=optimize,
                 verbose=False,
             )
@@ -250,7 +257,8 @@ def export_onnx(
     report = ExportReport(path=path, opset=opset, dynamic_axes=axes)
     if verify:
         second = _second_input(example_input, dynamic_batch, dynamic_spatial, spatial_multiple, limits)
-        _verify(model, report, (example_input, second), tolerance, benchmark)
+        second_inputs = (second, *(_resized_like(t, example_input, second) for t in extras.values()))
+        _verify(model, report, (inputs, second_inputs), tolerance, benchmark)
     if verbose:
         print(report.table(), flush=True)
     failed = [c for c in report.checks if not c["passed"]]
@@ -259,10 +267,45 @@ def export_onnx(
     return report
 
 
+def _tie_extra_inputs(
+    x: Tensor, extras: Mapping[str, Tensor], shapes: tuple[dict] | None, axes: dict[str, list[int]]
+) -> tuple[tuple[dict, ...] | None, dict[str, list[int]]]:
+    """Dynamic dims of the extra inputs: the image's batch Dim on axis 0, its spatial Dims on equal trailing axes."""
+    image_spec = shapes[0] if shapes else {}
+    specs = [image_spec]
+    for name, t in extras.items():
+        spec: dict[int, Any] = {}
+        if 0 in image_spec and t.ndim and t.shape[0] == x.shape[0]:
+            spec[0] = image_spec[0]
+        spatial = x.shape[2:]
+        if t.ndim >= len(spatial) and tuple(t.shape[t.ndim - len(spatial):]) == tuple(spatial):
+            for i in range(len(spatial)):
+                if 2 + i in image_spec:
+                    spec[t.ndim - len(spatial) + i] = image_spec[2 + i]
+        specs.append(spec)
+        if spec:
+            axes = {**axes, name: sorted(spec)}
+    return (tuple(specs) if any(specs) else None), axes
+
+
+def _resized_like(t: Tensor, old_image: Tensor, new_image: Tensor) -> Tensor:
+    """An extra input for the second verification run: batch and image-sized trailing axes follow `new_image`.
+
+    Float inputs are random; others (masks, indices) are zeros, i.e. a batch without padding.
+    """
+    shape = list(t.shape)
+    if shape and shape[0] == old_image.shape[0]:
+        shape[0] = new_image.shape[0]
+    old_sp, new_sp = tuple(old_image.shape[2:]), tuple(new_image.shape[2:])
+    if len(shape) >= len(old_sp) and tuple(shape[len(shape) - len(old_sp):]) == old_sp:
+        shape[len(shape) - len(old_sp):] = new_sp
+    return torch.randn(shape, dtype=t.dtype) if t.is_floating_point() else torch.zeros(shape, dtype=t.dtype)
+
+
 def _verify(
     model: nn.Module,
     report: ExportReport,
-    samples: tuple[Tensor, Tensor],
+    samples: tuple[tuple[Tensor, ...], tuple[Tensor, ...]],
     tolerance: float,
     benchmark: bool,
 ) -> None:
@@ -271,20 +314,20 @@ def _verify(
     options = ort.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
     session = ort.InferenceSession(str(report.path), options, providers=["CPUExecutionProvider"])
-    input_name = session.get_inputs()[0].name
+    names = [i.name for i in session.get_inputs()]
     model.eval()
-    x = samples[0]
     for sample in samples:
         with torch.no_grad():
-            expected = [t.numpy() for t in _first_tensor(model(sample))]
-        got = session.run(None, {input_name: sample.numpy()})
+            expected = [t.numpy() for t in _first_tensor(model(*sample))]
+        got = session.run(None, {n: t.numpy() for n, t in zip(names, sample)})
         diff = max(float(np.abs(g - e).max()) for g, e in zip(got, expected))
         scale = max(1.0, max(float(np.abs(e).max()) for e in expected))
         report.checks.append(
-            {"shape": tuple(sample.shape), "max_abs_diff": diff, "rel_diff": diff / scale, "passed": diff / scale <= tolerance}
+            {"shape": tuple(sample[0].shape), "max_abs_diff": diff, "rel_diff": diff / scale, "passed": diff / scale <= tolerance}
         )
     if benchmark:
-        feed = {input_name: x.numpy()}
+        first = samples[0]
+        feed = {n: t.numpy() for n, t in zip(names, first)}
         with torch.no_grad():
-            report.torch_ms = _median_ms(lambda: model(x))
+            report.torch_ms = _median_ms(lambda: model(*first))
         report.onnxruntime_ms = _median_ms(lambda: session.run(None, feed))

@@ -24,6 +24,7 @@ from .microbatch import autograd_free, map_microbatches
 from .mlp import Mlp
 from .helpers import pad_end, pads_to_multiple, to_ntuple
 from .patch_embed import PatchEmbed, check_image_input
+from .peg import PositionEncodingGenerator
 from .pos_embed import resample_abs_pos_embed
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "Mlp",
     "MultiHeadAttention",
     "PatchEmbed",
+    "PositionEncodingGenerator",
     "SelfAttention",
     "TransformerBlock",
     "WindowAttention",

@@ -13,13 +13,14 @@ __all__ = ["resample_abs_pos_embed"]
 
 
 def resample_abs_pos_embed(
-    pos_embed: Tensor, new_grid: Sequence[int], old_grid: Sequence[int], num_prefix_tokens: int = 0
+    pos_embed: Tensor, new_grid: Sequence[int], old_grid: Sequence[int], num_prefix_tokens: int = 0, mode: str = "bicubic"
 ) -> Tensor:
     """(1, prefix + prod(old_grid), C) -> (1, prefix + prod(new_grid), C); prefix rows are kept as they are.
 
     2D grids use anti-aliased bicubic interpolation (the same computation as timm's
     ``resample_abs_pos_embed``, so timm's dynamic-size ViTs are matched exactly); 3D grids use
-    trilinear interpolation. While exporting, the resampling is always traced, so the exported graph
+    trilinear interpolation. ``mode="bilinear"`` (2D, no anti-aliasing, half-pixel centres) is the resampling
+    of the official PVT code. While exporting, the resampling is always traced, so the exported graph
     follows the input size even when the example input has the training grid.
     """
     new_grid, old_grid = tuple(new_grid), tuple(old_grid)
@@ -31,7 +32,7 @@ def resample_abs_pos_embed(
     channels_first = (0, nd + 1, *range(1, nd + 1))
     grid = grid_embed.float().reshape(1, *old_grid, dim).permute(channels_first)
     if nd == 2:
-        grid = F.interpolate(grid, size=new_grid, mode="bicubic", antialias=True)
+        grid = F.interpolate(grid, size=new_grid, mode=mode, antialias=mode == "bicubic")
     else:
         grid = F.interpolate(grid, size=new_grid, mode="trilinear", align_corners=False)
     grid_embed = grid.permute(0, *range(2, nd + 2), 1).reshape(1, -1, dim).to(pos_embed.dtype)

@@ -24,6 +24,11 @@ from .registry import ATTENTION_TYPES, build_attention, drop_unused, register_at
 from .functional import explicit_attention, scaled_dot_product_attention, use_explicit_attention
 from .softmax import MultiHeadAttention, SelfAttention
 from .window import WindowAttention
+from .routing import BiLevelRoutingAttention, LePESelfAttention  # registers bilevel_routing, softmax_lepe
+from .agent import AgentAttention
+from .focused_linear import FocusedLinearAttention
+from .grouped import LocallyGroupedAttention
+from .spatial_reduction import SpatialReductionAttention
 
 __all__ = [
     "ATTENTION_TYPES",
@@ -36,11 +41,17 @@ __all__ = [
     "SelfAttention",
     "MultiHeadAttention",
     "WindowAttention",
+    "BiLevelRoutingAttention",
+    "LePESelfAttention",
+    "AgentAttention",
+    "FocusedLinearAttention",
+    "LocallyGroupedAttention",
+    "SpatialReductionAttention",
 ]
 
 
 def _softmax_builder(dim: int, num_heads: int, **kwargs: Any) -> nn.Module:
-    kwargs = drop_unused(kwargs, "window_size", "shift_size", "num_prefix_tokens", "input_resolution")
+    kwargs = drop_unused(kwargs, "window_size", "shift_size", "num_prefix_tokens", "input_resolution", "sr_ratio", "linear")
     return SelfAttention(dim, num_heads, **kwargs)
 
 
@@ -50,7 +61,7 @@ def _window_builder(dim: int, num_heads: int, num_prefix_tokens: int = 0, **kwar
             "window attention cannot mix prefix (class) tokens: use it in a backbone without a class token, "
             "e.g. a ViT with class_token=False, global_pool='avg'"
         )
-    return WindowAttention(dim, num_heads, **drop_unused(kwargs, "input_resolution"))
+    return WindowAttention(dim, num_heads, **drop_unused(kwargs, "input_resolution", "sr_ratio", "linear"))
 
 
 register_attention("softmax", _softmax_builder)

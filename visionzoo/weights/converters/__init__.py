@@ -95,3 +95,7 @@ def convert_state_dict(model: nn.Module, state_dict: Mapping[str, Tensor], sourc
 
 
 from . import resnet, swin, swin_unetr, unetr, vit  # noqa: E402,F401  (register the built-in converters)
+from . import pvt, twins  # noqa: E402,F401
+from . import biformer  # noqa: E402,F401
+from . import detr  # noqa: E402,F401
+from . import agent, flatten  # noqa: E402,F401

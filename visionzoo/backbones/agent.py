@@ -1,0 +1,143 @@
+"""Agent-attention backbones (Han et al., ECCV 2024): the official Agent-DeiT, Agent-Swin and Agent-PVT configurations.
+
+Each is the plain backbone with agent attention (`visionzoo.layers.attention.agent`) plugged into the
+blocks that LeapLabTHU/Agent-Attention (``agent_transformer/cfgs/*.yaml``, ``models/*.py``) uses it in:
+
+* DeiT-T/S: every block, 49 agents; DeiT-B: the first 4 blocks, 81 agents, softmax after. The class token
+  is a key and a query of the agents (``ac_bias``/``ca_bias``).
+* Swin-T ``AAAB``, Swin-S ``AABB``, Swin-B ``AAMB2`` (stage 3: agent attention in its first 2 blocks, window
+  attention after); agents 9-16-49-49 per stage. The official window of 56 makes every agent block global
+  (window = stage grid at 224^2): here agent blocks attend over the whole stage grid at any size, and the
+  remaining blocks are Swin's window-7 attention.
+* PVT-T/S ``AAAA``, agents 9-16-49-49, no spatial reduction (``PVT_LA_SR_RATIOS=1111``), no class token,
+  mean-pooled head without a final norm (as the official forward).
+
+Released checkpoints (``model`` key) load through `visionzoo.weights.converters.agent`. The official models fix
+the input size to 224^2 (row/column agent biases and PVT position embeddings sized for it); here they are
+resampled, so other sizes run and 224^2 reproduces the official outputs.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch.nn as nn
+
+from ..registry import register_model
+from ..weights.entry import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from .pvt import PyramidVisionTransformer, pvt_small, pvt_tiny
+from .swin import SwinTransformer
+from .vit import VisionTransformer
+
+__all__ = ["agent_stage_configs"]
+
+_AGENT_CFG = dict(
+    first_conv="patch_embed.proj",
+    input_size=(3, 224, 224),
+    mean=IMAGENET_DEFAULT_MEAN,
+    std=IMAGENET_DEFAULT_STD,
+    crop_pct=0.875,  # official eval: resize 256/224 * size, centre crop
+    interpolation="bicubic",
+    fixed_input_size=False,
+    paper="https://arxiv.org/abs/2312.08874",
+    official_code="https://github.com/LeapLabTHU/Agent-Attention",
+)
+_STAGE_AGENTS = (9, 16, 49, 49)
+
+
+def agent_stage_configs(attn_type: str, depths: tuple[int, ...], agent_nums: tuple[int, ...] = _STAGE_AGENTS) -> list:
+    """Per-stage mixer configs from an official attention-type string (``"AAAB"``, ``"AAMB2"``).
+
+    ``A``: agent attention; ``B``: the backbone's own attention (``None``); ``M<k>`` (one per string, after
+    the per-stage letters): agent attention in the stage's first k blocks, the backbone's after.
+    """
+    n = len(depths)
+    letters, mixed = attn_type[:n], attn_type[n:]
+    configs: list = []
+    for i, letter in enumerate(letters):
+        agent = dict(type="agent", agent_num=agent_nums[i])
+        if letter == "A":
+            configs.append(agent)
+        elif letter == "B":
+            configs.append(None)
+        elif letter == "M" and mixed.isdigit():
+            k = int(mixed)
+            configs.append([agent if j < k else None for j in range(depths[i])])
+        else:
+            raise ValueError(f"attention type {attn_type!r}: expected A/B per stage or M<k>, got {letter!r} at stage {i}")
+    return configs
+
+
+def _agent_deit(arch: dict[str, Any], agent_num: int, agent_blocks: int = 12, **kwargs: Any) -> VisionTransformer:
+    cfg = dict(img_size=224, patch_size=16, depth=12, **arch)
+    cfg.update(kwargs)
+    if "attn" not in kwargs:
+        cfg["attn"] = [dict(type="agent", agent_num=agent_num) if i < agent_blocks else None for i in range(cfg["depth"])]
+    return VisionTransformer(**cfg)
+
+
+@register_model(**{**_AGENT_CFG, "classifier": "head"})
+def agent_deit_tiny(**kwargs: Any) -> VisionTransformer:
+    """Agent-DeiT-T: DeiT-T (192 wide, 3 heads) with agent attention (49 agents) in all 12 blocks (6.0 M params)."""
+    return _agent_deit(dict(embed_dim=192, num_heads=3), 49, **kwargs)
+
+
+@register_model(**{**_AGENT_CFG, "classifier": "head"})
+def agent_deit_small(**kwargs: Any) -> VisionTransformer:
+    """Agent-DeiT-S: DeiT-S (384 wide, 6 heads), 49 agents in all blocks (22.7 M params)."""
+    return _agent_deit(dict(embed_dim=384, num_heads=6), 49, **kwargs)
+
+
+@register_model(**{**_AGENT_CFG, "classifier": "head"})
+def agent_deit_base(**kwargs: Any) -> VisionTransformer:
+    """Agent-DeiT-B: DeiT-B (768 wide, 12 heads), 81 agents in the first 4 blocks, softmax after (87.2 M params)."""
+    return _agent_deit(dict(embed_dim=768, num_heads=12), 81, agent_blocks=4, **kwargs)
+
+
+def _agent_swin(arch: dict[str, Any], attn_type: str, **kwargs: Any) -> SwinTransformer:
+    cfg = dict(img_size=224, window_size=7, **arch)
+    cfg.update(kwargs)
+    if "attn" not in kwargs:
+        cfg["attn"] = agent_stage_configs(attn_type, tuple(cfg["depths"]))
+    return SwinTransformer(**cfg)
+
+
+@register_model(**{**_AGENT_CFG, "classifier": "head.fc"})
+def agent_swin_tiny(**kwargs: Any) -> SwinTransformer:
+    """Agent-Swin-T: Swin-T with ``AAAB`` (agents 9-16-49-49; stage 4 window attention) (29 M params)."""
+    arch = dict(embed_dim=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24))
+    return _agent_swin(arch, "AAAB", **{"drop_path_rate": 0.2, **kwargs})
+
+
+@register_model(**{**_AGENT_CFG, "classifier": "head.fc"})
+def agent_swin_small(**kwargs: Any) -> SwinTransformer:
+    """Agent-Swin-S: Swin-S with ``AABB`` (agent attention in stages 1-2) (50 M params)."""
+    arch = dict(embed_dim=96, depths=(2, 2, 18, 2), num_heads=(3, 6, 12, 24))
+    return _agent_swin(arch, "AABB", **{"drop_path_rate": 0.3, **kwargs})
+
+
+@register_model(**{**_AGENT_CFG, "classifier": "head.fc"})
+def agent_swin_base(**kwargs: Any) -> SwinTransformer:
+    """Agent-Swin-B: Swin-B with ``AAMB2`` (agent attention in stages 1-2 and the first 2 blocks of stage 3) (88 M)."""
+    arch = dict(embed_dim=128, depths=(2, 2, 18, 2), num_heads=(4, 8, 16, 32))
+    return _agent_swin(arch, "AAMB2", **{"drop_path_rate": 0.5, **kwargs})
+
+
+def _agent_pvt(builder: Any, **kwargs: Any) -> PyramidVisionTransformer:
+    depths = kwargs.get("depths", (2, 2, 2, 2))
+    if "attn" not in kwargs:
+        kwargs["attn"] = [dict(type="agent", agent_num=a, sr_ratio=1) for a in _STAGE_AGENTS[: len(depths)]]
+    model = builder(**{"class_token": False, "global_pool": "avg", "drop_path_rate": 0.1, **kwargs})
+    model.norm = nn.Identity()  # the official Agent-PVT pools the last stage without a final norm
+    return model
+
+
+@register_model(**{**_AGENT_CFG, "classifier": "head"})
+def agent_pvt_tiny(**kwargs: Any) -> PyramidVisionTransformer:
+    """Agent-PVT-T: PVT-T without class token, agent attention (9-16-49-49 agents, no reduction) (11.6 M params)."""
+    return _agent_pvt(pvt_tiny, **kwargs)
+
+
+@register_model(**{**_AGENT_CFG, "classifier": "head"})
+def agent_pvt_small(**kwargs: Any) -> PyramidVisionTransformer:
+    """Agent-PVT-S: PVT-S (depths 3-4-6-3) with agent attention as Agent-PVT-T (20.6 M params)."""
+    return _agent_pvt(pvt_small, **kwargs)

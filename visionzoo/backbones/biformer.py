@@ -1,0 +1,322 @@
+"""BiFormer (Zhu et al., CVPR 2023): a four-stage pyramid of bi-level routing attention blocks.
+
+Follows the official ``models/biformer.py`` (rayleizhu/BiFormer) that the released BiFormer-T/S/B
+checkpoints were trained with: a stem of two 3x3 stride-2 conv + BatchNorm (GELU between them),
+a 3x3 stride-2 conv + BatchNorm before stages 2-4, and blocks of ``x + pos_embed(x)`` (3x3 depthwise
+conv) followed by a pre-norm transformer block (LayerNorm eps 1e-6, MLP ratio 3). Stages 1-3 use
+bi-level routing attention (``n_win`` 7, top-k 1/4/16, heads of 32 channels, LePE 5x5), the last stage
+global attention with LePE (8 heads, no qkv bias; the official ``topk=-2``). A BatchNorm normalises
+the last feature map before average pooling and the linear head.
+
+Parameter names are the official ones (``downsample_layers``, ``stages.{i}.{j}.pos_embed``, ``norm``,
+``head``) except inside blocks, which use the shared `TransformerBlock` (``mlp.fc1``/``fc2`` for the
+official ``mlp.0``/``mlp.3``, ``attn.qkv`` for ``attn.qkv.qkv``); `visionzoo.weights.converters.biformer`
+maps them. Any input size runs: the stride-2 convs round up, and each routing attention zero-pads its
+grid at the bottom/right to a multiple of ``n_win`` and crops after, as the official ``auto_pad``
+option used for segmentation (the classification code asserts multiples of 7 at every stage,
+i.e. 224 x 224, which is unchanged here).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+from typing import Any
+
+import torch
+import torch.nn as nn
+from torch import Tensor
+from torch.utils.checkpoint import checkpoint
+
+from ..layers import TransformerBlock, build_attention, check_image_input, stage_attention_configs, trunc_normal_
+from ..registry import register_model
+from ..weights.entry import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from .features import FeatureInfo, feature_take_indices
+
+__all__ = ["BiFormer", "BiFormerBlock", "BiFormerStage"]
+
+_POOL_TYPES = ("", "avg")
+
+
+class BiFormerBlock(TransformerBlock):
+    """``x + pos_embed(x)`` (depthwise conv position encoding) then the pre-norm transformer block; tokens (B, H*W, C)."""
+
+    def __init__(self, dim: int, mixer: nn.Module, pos_kernel: int = 3, **kwargs: Any) -> None:
+        super().__init__(dim, mixer, **kwargs)
+        self.pos_embed = nn.Conv2d(dim, dim, pos_kernel, padding=pos_kernel // 2, groups=dim) if pos_kernel > 0 else None
+
+    def forward(self, x: Tensor, shape: Sequence[int]) -> Tensor:
+        if self.pos_embed is not None:
+            b, n, c = x.shape
+            grid = x.view(b, *shape, c).permute(0, 3, 1, 2)  # channels-last NCHW view, no copy
+            x = x + self.pos_embed(grid).permute(0, 2, 3, 1).reshape(b, n, c)
+        return super().forward(x, shape)
+
+
+class BiFormerStage(nn.ModuleList):
+    """The blocks of one stage (a ModuleList, so names are the official ``stages.{i}.{j}``)."""
+
+    grad_checkpointing = False
+
+    def forward(self, x: Tensor, shape: Sequence[int]) -> Tensor:
+        for block in self:
+            if self.grad_checkpointing and self.training and not torch.jit.is_scripting():
+                x = checkpoint(block, x, shape, use_reentrant=False)
+            else:
+                x = block(x, shape)
+        return x
+
+
+def _downsample(in_chs: int, out_chs: int, stem: bool) -> nn.Sequential:
+    """Stride-2 3x3 conv + BatchNorm; the stem is two of them with a GELU between (official layout)."""
+    if stem:
+        mid = out_chs // 2
+        return nn.Sequential(
+            nn.Conv2d(in_chs, mid, 3, stride=2, padding=1),
+            nn.BatchNorm2d(mid),
+            nn.GELU(),
+            nn.Conv2d(mid, out_chs, 3, stride=2, padding=1),
+            nn.BatchNorm2d(out_chs),
+        )
+    return nn.Sequential(nn.Conv2d(in_chs, out_chs, 3, stride=2, padding=1), nn.BatchNorm2d(out_chs))
+
+
+class BiFormer(nn.Module):
+    """BiFormer with timm's model interface: forward_features -> normalised NCHW map, forward_head -> logits."""
+
+    def __init__(
+        self,
+        in_chans: int = 3,
+        num_classes: int = 1000,
+        global_pool: str = "avg",
+        depths: Sequence[int] = (2, 2, 8, 2),
+        embed_dims: Sequence[int] = (64, 128, 256, 512),
+        mlp_ratios: float | Sequence[float] = 3.0,
+        head_dim: int = 32,
+        num_heads: Sequence[int] | None = None,
+        topks: Sequence[int] = (1, 4, 16, -2),
+        n_win: int = 7,
+        side_dwconv: int = 5,
+        pos_kernel: int = 3,
+        qk_dims: Sequence[int] | None = None,
+        qk_scale: float | None = None,
+        layer_scale_init_value: float | None = None,
+        drop_rate: float = 0.0,
+        proj_drop_rate: float = 0.0,
+        attn_drop_rate: float = 0.0,
+        drop_path_rate: float = 0.0,
+        attn: Any = None,
+        attn_stages: str | None = None,
+        img_size: int | Sequence[int] = 224,
+    ) -> None:
+        """
+        Args:
+            topks: routed regions per stage; -2 makes the stage global attention with LePE (official code).
+            num_heads: heads per stage; default ``dim // head_dim`` for routing stages and 8 for global
+                ones (the official ``AttentionLePE`` default).
+            n_win: regions per side of every routing attention (the grid is padded to a multiple of it).
+            attn: token-mixer config replacing the default of every stage (or one per stage);
+                `attn_stages` (e.g. ``"BBBA"``) applies it to some stages only (S/B keep the default).
+            img_size: the training resolution, recorded only; any input size runs.
+        """
+        super().__init__()
+        if global_pool not in _POOL_TYPES:
+            raise ValueError(f"global_pool must be one of {_POOL_TYPES}, got {global_pool!r}")
+        num_stages = len(depths)
+        if not len(embed_dims) == len(topks) == num_stages:
+            raise ValueError(
+                f"depths {tuple(depths)}, embed_dims {tuple(embed_dims)} and topks {tuple(topks)} need one entry per stage"
+            )
+        if any(k <= 0 and k != -2 for k in topks):
+            raise ValueError(f"topks entries must be > 0 (routed regions) or -2 (global attention), got {tuple(topks)}")
+        mlp_ratios = [mlp_ratios] * num_stages if isinstance(mlp_ratios, (int, float)) else list(mlp_ratios)
+        qk_dims = list(qk_dims) if qk_dims is not None else list(embed_dims)
+        if num_heads is None:
+            num_heads = [8 if k == -2 else qk // head_dim for k, qk in zip(topks, qk_dims)]
+        self.num_classes = num_classes
+        self.in_chans = in_chans
+        self.global_pool = global_pool
+        self.img_size = img_size
+        self.num_features = self.head_hidden_size = embed_dims[-1]
+        self.output_fmt = "NCHW"
+
+        self.downsample_layers = nn.ModuleList(
+            _downsample(in_chans if i == 0 else embed_dims[i - 1], embed_dims[i], stem=i == 0) for i in range(num_stages)
+        )
+        stage_attn = stage_attention_configs(attn, attn_stages, num_stages)
+        dpr = torch.linspace(0, drop_path_rate, sum(depths), device="cpu").split(list(depths))  # cpu: builds on meta too
+        norm_layer = partial(nn.LayerNorm, eps=1e-6)
+        self.stages = nn.ModuleList()
+        info = []
+        for i in range(num_stages):
+            if stage_attn[i] is not None:
+                cfg = stage_attn[i]
+            elif topks[i] == -2:
+                cfg = dict(type="softmax_lepe", side_dwconv=side_dwconv)
+            else:
+                cfg = dict(type="bilevel_routing", n_win=n_win, topk=topks[i], qk_dim=qk_dims[i], qk_scale=qk_scale,
+                           side_dwconv=side_dwconv)
+            blocks = [
+                BiFormerBlock(
+                    embed_dims[i],
+                    build_attention(cfg, default="bilevel_routing", dim=embed_dims[i], num_heads=num_heads[i],
+                                    attn_drop=attn_drop_rate, proj_drop=proj_drop_rate),
+                    pos_kernel=pos_kernel,
+                    mlp_ratio=mlp_ratios[i],
+                    norm_layer=norm_layer,
+                    drop_path=dpr[i][j].item(),
+                    proj_drop=proj_drop_rate,
+                    init_values=layer_scale_init_value,
+                )
+                for j in range(depths[i])
+            ]
+            self.stages.append(BiFormerStage(blocks))
+            info.append(dict(num_chs=embed_dims[i], reduction=4 * 2**i, module=f"stages.{i}"))
+        self.feature_info = FeatureInfo(info)
+        self.norm = nn.BatchNorm2d(self.num_features)
+        self.head_drop = nn.Dropout(drop_rate)
+        self.head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+        self.apply(self._init_weights)
+
+    @staticmethod
+    def _init_weights(m: nn.Module) -> None:
+        if isinstance(m, nn.Linear):
+            trunc_normal_(m.weight, std=0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.LayerNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+    # --- timm model interface -------------------------------------------------------------------
+    @torch.jit.ignore
+    def no_weight_decay(self) -> set[str]:
+        """No parameter is exempt by name (timm's optimizer factory already exempts 1-D norms and biases)."""
+        return set()
+
+    @torch.jit.ignore
+    def group_matcher(self, coarse: bool = False) -> dict[str, Any]:
+        return dict(
+            stem=r"^downsample_layers\.0",
+            blocks=r"^(?:stages|downsample_layers)\.(\d+)" if coarse else [
+                (r"^downsample_layers\.(\d+)", (0,)), (r"^stages\.(\d+)\.(\d+)", None), (r"^norm", (99999,))],
+        )
+
+    @torch.jit.ignore
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        for stage in self.stages:
+            stage.grad_checkpointing = enable
+
+    @torch.jit.ignore
+    def get_classifier(self) -> nn.Module:
+        return self.head
+
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
+        """Replace the classifier with a fresh one for `num_classes` (0 removes it)."""
+        if global_pool is not None:
+            if global_pool not in _POOL_TYPES:
+                raise ValueError(f"global_pool must be one of {_POOL_TYPES}, got {global_pool!r}")
+            self.global_pool = global_pool
+        self.num_classes = num_classes
+        device = self.downsample_layers[0][0].weight.device
+        self.head = nn.Linear(self.num_features, num_classes, device=device) if num_classes > 0 else nn.Identity()
+
+    # --- forward ------------------------------------------------------------------------------
+    def _run_stage(self, i: int, x: Tensor) -> Tensor:
+        """Downsample then the blocks of stage `i`: NCHW in, NCHW (channels-last memory) out."""
+        x = self.downsample_layers[i](x)
+        b, c, h, w = x.shape
+        tokens = self.stages[i](x.permute(0, 2, 3, 1).reshape(b, h * w, c), (h, w))
+        return tokens.view(b, h, w, c).permute(0, 3, 1, 2)
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """Last-stage feature map after the BatchNorm, (B, num_features, H/32, W/32)."""
+        check_image_input(x, self.in_chans)
+        for i in range(len(self.stages)):
+            x = self._run_stage(i, x)
+        return self.norm(x)
+
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        if self.global_pool == "avg":
+            x = x.mean(dim=(2, 3))
+        x = self.head_drop(x)
+        return x if pre_logits else self.head(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
+
+    def forward_intermediates(
+        self,
+        x: Tensor,
+        indices: int | Sequence[int] | None = None,
+        norm: bool = False,
+        stop_early: bool = False,
+        output_fmt: str = "NCHW",
+        intermediates_only: bool = False,
+    ) -> list[Tensor] | tuple[Tensor, list[Tensor]]:
+        """Stage outputs at `indices` (last n if int, all if None): the NCHW pyramid at strides 4, 8, 16, 32.
+
+        `norm` applies the final BatchNorm to the last stage's map when it is taken.
+        """
+        if output_fmt != "NCHW":
+            raise ValueError(f"output_fmt must be 'NCHW', got {output_fmt!r}")
+        check_image_input(x, self.in_chans)
+        take, max_index = feature_take_indices(len(self.stages), indices)
+        last = len(self.stages) - 1
+        num_run = max_index + 1 if stop_early or intermediates_only else len(self.stages)
+        intermediates = []
+        for i in range(num_run):
+            x = self._run_stage(i, x)
+            if i in take:
+                y = self.norm(x) if norm and i == last else x
+                intermediates.append(y.contiguous())
+        if intermediates_only:
+            return intermediates
+        return (self.norm(x) if num_run - 1 == last else x), intermediates
+
+    def prune_intermediate_layers(
+        self, indices: int | Sequence[int] = 1, prune_norm: bool = False, prune_head: bool = True
+    ) -> list[int]:
+        """Drop the stages (and norm/head) that the given intermediates do not need."""
+        take, max_index = feature_take_indices(len(self.stages), indices)
+        prune_end = max_index < len(self.stages) - 1
+        self.stages = self.stages[: max_index + 1]
+        self.downsample_layers = self.downsample_layers[: max_index + 1]
+        if prune_norm or prune_end:
+            self.norm = nn.Identity()
+        if prune_end:
+            self.num_features = self.head_hidden_size = self.feature_info[max_index]["num_chs"]
+        if prune_head or prune_end:
+            self.reset_classifier(0, "")
+        return take
+
+
+_BIFORMER_CFG = dict(
+    first_conv="downsample_layers.0.0",
+    classifier="head",
+    input_size=(3, 224, 224),
+    mean=IMAGENET_DEFAULT_MEAN,
+    std=IMAGENET_DEFAULT_STD,
+    crop_pct=0.875,
+    interpolation="bicubic",
+    fixed_input_size=False,
+    img_size_free=True,
+    paper="https://arxiv.org/abs/2303.08810",
+)
+
+
+@register_model(**_BIFORMER_CFG)
+def biformer_tiny(**kwargs: Any) -> BiFormer:
+    """BiFormer-T: dims 64-128-256-512, depths 2-2-8-2, top-k 1-4-16-global (13.1 M params)."""
+    return BiFormer(**{"depths": (2, 2, 8, 2), "embed_dims": (64, 128, 256, 512), **kwargs})
+
+
+@register_model(**_BIFORMER_CFG)
+def biformer_small(**kwargs: Any) -> BiFormer:
+    """BiFormer-S: dims 64-128-256-512, depths 4-4-18-4, top-k 1-4-16-global (25.5 M params)."""
+    return BiFormer(**{"depths": (4, 4, 18, 4), "embed_dims": (64, 128, 256, 512), **kwargs})
+
+
+@register_model(**_BIFORMER_CFG)
+def biformer_base(**kwargs: Any) -> BiFormer:
+    """BiFormer-B: dims 96-192-384-768, depths 4-4-18-4, top-k 1-4-16-global (56.8 M params)."""
+    return BiFormer(**{"depths": (4, 4, 18, 4), "embed_dims": (96, 192, 384, 768), **kwargs})

@@ -1,0 +1,664 @@
+"""Pyramid Vision Transformer: PVT v1 (Wang et al., ICCV 2021) and PVTv2 (Wang et al., CVMJ 2022).
+
+Four stages of pre-norm transformer blocks on a shrinking token grid (strides 4, 8, 16, 32), each block's
+token mixer a spatial-reduction attention (`visionzoo.layers.SpatialReductionAttention`, sr ratios 8-4-2-1).
+
+* PVT v1 (`PyramidVisionTransformer`, ``pvt_tiny/small/medium/large``): non-overlapping patch embeddings
+  (4x4, then 2x2) with LayerNorm, a learned absolute position embedding per stage laid out for `img_size`
+  (resampled bilinearly at other sizes, as the official code does), a class token joining in the last stage,
+  a final LayerNorm and a class-token head. Sizes that are not multiples of 32 are zero-padded at each patch
+  embedding (the official code drops the remainder and cannot run at most other sizes).
+* PVTv2 (`PyramidVisionTransformerV2`, ``pvt_v2_b0..b5``, ``pvt_v2_b2_li``): overlapping patch embeddings
+  (7x7 stride 4, then 3x3 stride 2), a 3x3 depthwise conv inside every MLP instead of position embeddings,
+  a LayerNorm closing each stage, average pooling. ``linear=True`` (b2_li) pools keys/values to 7x7.
+  Any input size runs; parameter names are those of timm's ``pvt_v2_*`` (``patch_embed``,
+  ``stages.{i}.downsample/blocks/norm``), so timm state dicts load unchanged.
+
+The official releases (whai362/PVT: ``patch_embed1``, ``block1.0.attn.q``, ``pos_embed1``, ``norm1``...) load
+through ``checkpoint_path=`` with `visionzoo.weights.converters.pvt`.
+
+Token-mixer API (used by the FLatten and Agent-attention PVTs; keep it stable)
+------------------------------------------------------------------------------
+Both classes take ``attn: str | dict | list | None = None`` and ``attn_stages: str | None = None``, resolved
+per stage by ``visionzoo.layers.stage_attention_configs(attn, attn_stages, 4)`` (``attn_stages="AAAA"`` or a
+list of four configs; ``None`` keeps the spatial-reduction attention). Every block of stage ``i`` builds its
+mixer as::
+
+    build_attention(stage_cfg, default="spatial_reduction", dim=embed_dims[i], num_heads=num_heads[i],
+                    sr_ratio=sr_ratios[i], qkv_bias=qkv_bias, attn_drop=attn_drop_rate, proj_drop=proj_drop_rate,
+                    input_resolution=(H_i, W_i),   # the stage's token grid at img_size (56, 28, 14, 7 at 224)
+                    linear=linear,                 # PVTv2's linear SRA flag (always False for v1)
+                    num_prefix_tokens=p)           # 1 on the PVT v1 class-token stage (the last), else 0
+
+and calls it as ``mixer(x[B, p + H * W, C], (H, W))``, prefix tokens first. The mixer is the block's ``attn``
+submodule, so official keys ``block{i+1}.{j}.attn.*`` and timm keys ``stages.{i}.blocks.{j}.attn.*`` both map
+to ``stages.{i}.blocks.{j}.attn.*`` by prefix. `PvtStage`, `OverlapPatchEmbed`, `MlpWithDepthwiseConv` and
+`PvtV2Block` are reused by Twins.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from functools import partial
+from typing import Any, Callable
+
+import torch
+import torch.nn as nn
+from torch import Tensor
+from torch.utils.checkpoint import checkpoint
+
+from ..layers import (
+    PatchEmbed,
+    TransformerBlock,
+    autograd_free,
+    build_attention,
+    check_image_input,
+    map_microbatches,
+    resample_abs_pos_embed,
+    stage_attention_configs,
+    to_ntuple,
+    trunc_normal_,
+)
+from ..layers.attention.registry import AttnCfg
+from ..registry import register_model
+from ..weights.entry import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from .features import FeatureInfo, feature_take_indices
+
+__all__ = [
+    "PyramidVisionTransformer",
+    "PyramidVisionTransformerV2",
+    "PyramidBackbone",
+    "PvtStage",
+    "PvtV2Block",
+    "OverlapPatchEmbed",
+    "MlpWithDepthwiseConv",
+]
+
+Grid = tuple[int, ...]
+_CHUNK_ABOVE_BYTES = 16 << 20  # MLP hidden activations above this are computed a few images at a time (inference)
+_CHUNK_BYTES = 4 << 20
+
+
+class OverlapPatchEmbed(nn.Module):
+    """PVTv2's overlapping patch embedding: a conv with kernel > stride (padding kernel // 2), then LayerNorm.
+
+    ``forward(x[B, C, H, W]) -> (tokens[B, H' * W', embed_dim], (H', W'))``; names ``proj``/``norm`` as in timm.
+    """
+
+    def __init__(self, patch_size: int = 7, stride: int = 4, in_chans: int = 3, embed_dim: int = 768) -> None:
+        super().__init__()
+        if patch_size <= stride:
+            raise ValueError(f"an overlapping patch embedding needs patch_size > stride, got {patch_size} and {stride}")
+        self.in_chans = in_chans
+        self.patch_size, self.stride = patch_size, stride
+        self.proj = nn.Conv2d(in_chans, embed_dim, patch_size, stride=stride, padding=patch_size // 2)
+        self.norm = nn.LayerNorm(embed_dim)
+
+    def grid_size(self, spatial: Sequence[int]) -> Grid:
+        """Token grid for an input of spatial size `spatial` (the conv's output size)."""
+        pad = self.patch_size // 2
+        return tuple((s + 2 * pad - self.patch_size) // self.stride + 1 for s in spatial)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Grid]:
+        check_image_input(x, self.in_chans)
+        x = self.proj(x)
+        grid = tuple(x.shape[2:])
+        return self.norm(x.flatten(2).transpose(1, 2)), grid
+
+
+class MlpWithDepthwiseConv(nn.Module):
+    """PVTv2's MLP: ``fc2(act(dwconv3x3(fc1(x))))`` on the token grid; ``extra_relu`` after fc1 for linear SRA.
+
+    Names (``fc1``, ``dwconv``, ``fc2``) follow timm; the official release nests the conv as ``dwconv.dwconv``.
+    Gradient-free forwards whose hidden activation exceeds 16 MB run a few images at a time (the conv needs whole
+    grids, so the batch is split rather than the rows), keeping the 8x-wide hidden tensor cache-sized.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        hidden_features: int,
+        act_layer: Callable[[], nn.Module] = nn.GELU,
+        drop: float = 0.0,
+        extra_relu: bool = False,
+    ) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(in_features, hidden_features)
+        self.relu = nn.ReLU() if extra_relu else nn.Identity()
+        self.dwconv = nn.Conv2d(hidden_features, hidden_features, 3, padding=1, groups=hidden_features)
+        self.act = act_layer()
+        self.fc2 = nn.Linear(hidden_features, in_features)
+        self.drop = nn.Dropout(drop)
+
+    def forward(self, x: Tensor, shape: Sequence[int]) -> Tensor:
+        if autograd_free() and x.shape[0] > 1:  # inference: bound the hidden activation (see visionzoo.layers.mlp)
+            hidden_bytes = x.numel() // x.shape[-1] * self.fc1.out_features * x.element_size()
+            if hidden_bytes > _CHUNK_ABOVE_BYTES:
+                per = max(1, x.shape[0] * _CHUNK_BYTES // hidden_bytes)
+                return torch.cat([self._forward(x[i:i + per], shape) for i in range(0, x.shape[0], per)])
+        return self._forward(x, shape)
+
+    def _forward(self, x: Tensor, shape: Sequence[int]) -> Tensor:
+        x = self.relu(self.fc1(x))
+        b, n, c = x.shape
+        # the grid as a channels-last view: oneDNN's depthwise kernel then runs without layout copies (~1.4x faster)
+        x = self.dwconv(x.view(b, *shape, c).permute(0, 3, 1, 2)).permute(0, 2, 3, 1).reshape(b, n, c)
+        return self.drop(self.fc2(self.drop(self.act(x))))
+
+
+class PvtV2Block(TransformerBlock):
+    """`TransformerBlock` whose MLP is `MlpWithDepthwiseConv` (it needs the grid too)."""
+
+    def __init__(
+        self,
+        dim: int,
+        mixer: nn.Module,
+        mlp_ratio: float = 4.0,
+        norm_layer: Callable[[int], nn.Module] = nn.LayerNorm,
+        drop_path: float = 0.0,
+        proj_drop: float = 0.0,
+        extra_relu: bool = False,
+    ) -> None:
+        super().__init__(dim, mixer, mlp_ratio=mlp_ratio, norm_layer=norm_layer, drop_path=drop_path, proj_drop=proj_drop)
+        self.mlp = MlpWithDepthwiseConv(dim, int(dim * mlp_ratio), drop=proj_drop, extra_relu=extra_relu)
+
+    @property
+    def supports_prefix_only(self) -> bool:
+        return False
+
+    def forward(self, x: Tensor, shape: Sequence[int]) -> Tensor:
+        x = x + self.drop_path1(self.ls1(self.attn(self.norm1(x), shape)))
+        return x + self.drop_path2(self.ls2(self.mlp(self.norm2(x), shape)))
+
+
+class PvtStage(nn.Module):
+    """One pyramid stage on tokens: [downsampling patch embed] -> [class token] -> [absolute position embedding]
+    -> blocks, with an optional PEG after the first -> [norm].
+
+    ``forward(tokens[B, H * W, C_in], grid) -> (tokens[B, prefix + H' * W', C], grid')``; the input has no prefix.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        blocks: Sequence[nn.Module],
+        downsample: nn.Module | None = None,
+        pos_grid: Grid | None = None,
+        num_prefix_tokens: int = 0,
+        pos_drop: float = 0.0,
+        peg: nn.Module | None = None,
+        norm: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        self.grad_checkpointing = False
+        self.num_prefix_tokens = num_prefix_tokens
+        self.downsample = downsample
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim)) if num_prefix_tokens else None
+        self.pos_grid = tuple(pos_grid) if pos_grid is not None else None
+        if pos_grid is not None:
+            self.pos_embed = nn.Parameter(torch.zeros(1, num_prefix_tokens + math.prod(pos_grid), dim))
+        else:
+            self.pos_embed = None
+        self.pos_drop = nn.Dropout(pos_drop)
+        self.blocks = nn.ModuleList(blocks)
+        self.peg = peg
+        self.norm = norm if norm is not None else nn.Identity()
+
+    def forward(self, x: Tensor, grid: Grid) -> tuple[Tensor, Grid]:
+        if self.downsample is not None:
+            b, _, c = x.shape
+            x, grid = self.downsample(x.transpose(1, 2).reshape(b, c, *grid))
+        if self.cls_token is not None:
+            x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
+        if self.pos_embed is not None:
+            x = x + resample_abs_pos_embed(self.pos_embed, grid, self.pos_grid, self.num_prefix_tokens, mode="bilinear")
+        x = map_microbatches(lambda t: self._blocks(t, grid), self.pos_drop(x))
+        return self.norm(x), grid
+
+    def _blocks(self, x: Tensor, grid: Grid) -> Tensor:
+        for i, block in enumerate(self.blocks):
+            if self.grad_checkpointing and self.training and not torch.jit.is_scripting():
+                x = checkpoint(block, x, grid, use_reentrant=False)
+            else:
+                x = block(x, grid)
+            if i == 0 and self.peg is not None:
+                x = self.peg(x, grid)
+        return x
+
+
+def stage_drop_path_rates(drop_path_rate: float, depths: Sequence[int]) -> list[list[float]]:
+    """Stochastic-depth rates rising linearly over all blocks, split per stage (the official rule)."""
+    total = sum(depths)
+    rates = [drop_path_rate * i / max(total - 1, 1) for i in range(total)]  # plain floats: also builds on "meta"
+    starts = [sum(depths[:i]) for i in range(len(depths))]
+    return [rates[s:s + d] for s, d in zip(starts, depths)]
+
+
+class PyramidBackbone(nn.Module):
+    """timm model interface shared by the PVT family and Twins: a stem `patch_embed`, `stages`, final `norm`, head."""
+
+    output_fmt = "NLC"  # what forward_features returns: tokens (B, [prefix +] N, C), or NCHW maps
+    patch_embed: nn.Module
+    stages: nn.Sequential
+    norm: nn.Module
+
+    def _init_head(self, num_classes: int, global_pool: str, drop_rate: float, pools: tuple[str, ...]) -> None:
+        if global_pool not in pools:
+            raise ValueError(f"global_pool must be one of {pools}, got {global_pool!r}")
+        self.num_classes = num_classes
+        self.global_pool = global_pool
+        self._pools = pools
+        self.head_drop = nn.Dropout(drop_rate)
+        self.head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+
+    def _init_weights(self) -> None:
+        if next(self.parameters()).is_meta:  # shape-only builds (param/FLOP counts): nothing to initialise
+            return
+        for name, p in self.named_parameters():
+            if name.endswith(("pos_embed", "cls_token")):
+                trunc_normal_(p, std=0.02)
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                trunc_normal_(m.weight, std=0.02)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Conv2d):
+                fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels // m.groups
+                nn.init.normal_(m.weight, std=math.sqrt(2.0 / fan_out))
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+
+    # --- timm model interface -------------------------------------------------------------------
+    @torch.jit.ignore
+    def no_weight_decay(self) -> set[str]:
+        return {n for n, _ in self.named_parameters() if n.endswith(("pos_embed", "cls_token")) or ".peg." in n}
+
+    @torch.jit.ignore
+    def group_matcher(self, coarse: bool = False) -> dict[str, Any]:
+        if coarse:
+            return dict(stem=r"^patch_embed", blocks=[(r"^stages\.(\d+)", None), (r"^norm", (99999,))])
+        return dict(
+            stem=r"^patch_embed",
+            blocks=[
+                (r"^stages\.(\d+)\.blocks\.(\d+)", None),
+                (r"^stages\.(\d+)\.(?:downsample|pos_embed|cls_token)", (0,)),
+                (r"^stages\.(\d+)\.norm", (99998,)),
+                (r"^norm", (99999,)),
+            ],
+        )
+
+    @torch.jit.ignore
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        for stage in self.stages:
+            stage.grad_checkpointing = enable
+
+    @torch.jit.ignore
+    def get_classifier(self) -> nn.Module:
+        return self.head
+
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
+        """Replace the classifier with a fresh one for `num_classes` (0 removes it)."""
+        if global_pool is not None:
+            if global_pool not in self._pools:
+                raise ValueError(f"global_pool must be one of {self._pools}, got {global_pool!r}")
+            self.global_pool = global_pool
+        self.num_classes = num_classes
+        device = next(self.parameters()).device
+        self.head = nn.Linear(self.num_features, num_classes, device=device) if num_classes > 0 else nn.Identity()
+
+    # --- forward ------------------------------------------------------------------------------
+    def _to_nchw(self, x: Tensor, grid: Grid, num_prefix_tokens: int) -> Tensor:
+        x = x[:, num_prefix_tokens:] if num_prefix_tokens else x
+        return x.transpose(1, 2).reshape(x.shape[0], -1, *grid)
+
+    def _format(self, x: Tensor, grid: Grid) -> Tensor:
+        if self.output_fmt == "NCHW":
+            return self._to_nchw(x, grid, self.stages[-1].num_prefix_tokens).contiguous()
+        return x
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """Last-stage features after the final norm: tokens (B, [1 +] H * W, C), or (B, C, H, W) for PVTv2."""
+        x, grid = self.patch_embed(x)
+        for stage in self.stages:
+            x, grid = stage(x, grid)
+        return self._format(self.norm(x), grid)
+
+    def pool(self, x: Tensor) -> Tensor:
+        if not self.global_pool:
+            return x
+        if self.output_fmt == "NCHW":
+            return x.mean(dim=(2, 3))
+        if self.global_pool == "token":
+            return x[:, 0]
+        return x[:, self.stages[-1].num_prefix_tokens:].mean(dim=1)
+
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        x = self.head_drop(self.pool(x))
+        return x if pre_logits else self.head(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
+
+    def forward_intermediates(
+        self,
+        x: Tensor,
+        indices: int | Sequence[int] | None = None,
+        norm: bool = False,
+        stop_early: bool = False,
+        output_fmt: str = "NCHW",
+        intermediates_only: bool = False,
+    ) -> list[Tensor] | tuple[Tensor, list[Tensor]]:
+        """Stage outputs at `indices` (last n if int, all if None) as NCHW maps (class token dropped), the pyramid.
+
+        `norm` applies the final norm to the last stage's map (stage norms, PVTv2's, are always applied).
+        """
+        if output_fmt != "NCHW":
+            raise ValueError(f"output_fmt must be 'NCHW', got {output_fmt!r}")
+        take, max_index = feature_take_indices(len(self.stages), indices)
+        last = len(self.stages) - 1
+        stages = self.stages[: max_index + 1] if stop_early else self.stages
+        x, grid = self.patch_embed(x)
+        intermediates = []
+        i = 0
+        for i, stage in enumerate(stages):
+            x, grid = stage(x, grid)
+            if i in take:
+                y = self.norm(x) if norm and i == last else x
+                intermediates.append(self._to_nchw(y, grid, stage.num_prefix_tokens).contiguous())
+        if intermediates_only:
+            return intermediates
+        if i == last:
+            x = self.norm(x)
+        return self._format(x, grid), intermediates
+
+    def prune_intermediate_layers(
+        self, indices: int | Sequence[int] = 1, prune_norm: bool = False, prune_head: bool = True
+    ) -> list[int]:
+        """Drop the stages (and final norm/head) that the given intermediates do not need."""
+        take, max_index = feature_take_indices(len(self.stages), indices)
+        prune_end = max_index < len(self.stages) - 1
+        self.stages = self.stages[: max_index + 1]
+        if prune_norm or prune_end:
+            self.norm = nn.Identity()
+        if prune_end:
+            self.num_features = self.head_hidden_size = self.feature_info[max_index]["num_chs"]
+        if prune_head or prune_end:
+            self.reset_classifier(0, "")
+        return take
+
+
+def per_stage_values(value: Any, n: int, name: str) -> tuple:
+    if isinstance(value, (int, float)):
+        return (value,) * n
+    value = tuple(value)
+    if len(value) != n:
+        raise ValueError(f"{name} needs one entry per stage ({n}), got {value}")
+    return value
+
+
+class PyramidVisionTransformer(PyramidBackbone):
+    """PVT v1 with timm's model interface: forward_features -> tokens (B, 1 + H * W, C), forward_head -> logits."""
+
+    def __init__(
+        self,
+        img_size: int | Sequence[int] = 224,
+        patch_size: int = 4,
+        in_chans: int = 3,
+        num_classes: int = 1000,
+        global_pool: str = "token",
+        embed_dims: Sequence[int] = (64, 128, 320, 512),
+        num_heads: Sequence[int] = (1, 2, 5, 8),
+        mlp_ratios: float | Sequence[float] = (8, 8, 4, 4),
+        depths: Sequence[int] = (2, 2, 2, 2),
+        sr_ratios: int | Sequence[int] = (8, 4, 2, 1),
+        qkv_bias: bool = True,
+        class_token: bool = True,
+        drop_rate: float = 0.0,
+        pos_drop_rate: float = 0.0,
+        proj_drop_rate: float = 0.0,
+        attn_drop_rate: float = 0.0,
+        drop_path_rate: float = 0.0,
+        attn: AttnCfg | Sequence[AttnCfg] = None,
+        attn_stages: str | None = None,
+        norm_layer: Callable[[int], nn.Module] | None = None,
+    ) -> None:
+        """
+        Args:
+            img_size: the size the position embeddings are laid out for; other sizes resample them.
+            global_pool: "token" (class token, the official head), "avg" (mean of the grid tokens) or "".
+            attn, attn_stages: token mixer per stage (see the module docstring); default spatial reduction.
+        """
+        super().__init__()
+        n = len(depths)
+        embed_dims, num_heads = per_stage_values(embed_dims, n, "embed_dims"), per_stage_values(num_heads, n, "num_heads")
+        mlp_ratios, sr_ratios = per_stage_values(mlp_ratios, n, "mlp_ratios"), per_stage_values(sr_ratios, n, "sr_ratios")
+        if global_pool == "token" and not class_token:
+            raise ValueError("global_pool='token' needs class_token=True; use global_pool='avg' without a class token")
+        norm_layer = norm_layer or partial(nn.LayerNorm, eps=1e-6)
+        self.in_chans = in_chans
+        self.img_size = to_ntuple(img_size, 2, "img_size")
+        self.embed_dims = embed_dims
+        self.num_features = self.head_hidden_size = embed_dims[-1]
+        self.num_prefix_tokens = 1 if class_token else 0
+        attn_cfgs = stage_attention_configs(attn, attn_stages, n)
+        dpr = stage_drop_path_rates(drop_path_rate, depths)
+
+        self.patch_embed = PatchEmbed(patch_size, in_chans, embed_dims[0], norm_layer=nn.LayerNorm)
+        grid = self.patch_embed.grid_size(self.img_size)
+        stages, info = [], []
+        for i in range(n):
+            downsample = None
+            if i > 0:
+                downsample = PatchEmbed(2, embed_dims[i - 1], embed_dims[i], norm_layer=nn.LayerNorm)
+                grid = downsample.grid_size(grid)
+            prefix = self.num_prefix_tokens if i == n - 1 else 0
+            blocks = [
+                TransformerBlock(
+                    embed_dims[i],
+                    build_attention(
+                        attn_cfgs[i],
+                        default="spatial_reduction",
+                        dim=embed_dims[i],
+                        num_heads=num_heads[i],
+                        sr_ratio=sr_ratios[i],
+                        qkv_bias=qkv_bias,
+                        attn_drop=attn_drop_rate,
+                        proj_drop=proj_drop_rate,
+                        input_resolution=grid,
+                        linear=False,
+                        num_prefix_tokens=prefix,
+                    ),
+                    mlp_ratio=mlp_ratios[i],
+                    norm_layer=norm_layer,
+                    drop_path=dpr[i][j],
+                    proj_drop=proj_drop_rate,
+                )
+                for j in range(depths[i])
+            ]
+            stages.append(
+                PvtStage(embed_dims[i], blocks, downsample, pos_grid=grid, num_prefix_tokens=prefix, pos_drop=pos_drop_rate)
+            )
+            info.append(dict(num_chs=embed_dims[i], reduction=patch_size * 2**i, module=f"stages.{i}"))
+        self.stages = nn.Sequential(*stages)
+        self.feature_info = FeatureInfo(info)
+        self.norm = norm_layer(self.num_features)
+        self._init_head(num_classes, global_pool, drop_rate, pools=("token", "avg", ""))
+        self._init_weights()
+
+
+class PyramidVisionTransformerV2(PyramidBackbone):
+    """PVTv2 with timm's model interface: forward_features -> (B, C, H, W), forward_head -> logits."""
+
+    output_fmt = "NCHW"
+
+    def __init__(
+        self,
+        img_size: int | Sequence[int] = 224,
+        in_chans: int = 3,
+        num_classes: int = 1000,
+        global_pool: str = "avg",
+        embed_dims: Sequence[int] = (64, 128, 256, 512),
+        num_heads: Sequence[int] = (1, 2, 4, 8),
+        mlp_ratios: float | Sequence[float] = (8, 8, 4, 4),
+        depths: Sequence[int] = (3, 4, 6, 3),
+        sr_ratios: int | Sequence[int] = (8, 4, 2, 1),
+        qkv_bias: bool = True,
+        linear: bool = False,
+        drop_rate: float = 0.0,
+        proj_drop_rate: float = 0.0,
+        attn_drop_rate: float = 0.0,
+        drop_path_rate: float = 0.0,
+        attn: AttnCfg | Sequence[AttnCfg] = None,
+        attn_stages: str | None = None,
+        norm_layer: Callable[[int], nn.Module] | None = None,
+    ) -> None:
+        """
+        Args:
+            img_size: the training resolution (recorded, and the `input_resolution` given to mixers); any size runs.
+            linear: PVTv2-Li: keys/values pooled to 7x7 (linear cost), ReLU before the MLP's depthwise conv.
+            attn, attn_stages: token mixer per stage (see the module docstring); default spatial reduction.
+        """
+        super().__init__()
+        n = len(depths)
+        embed_dims, num_heads = per_stage_values(embed_dims, n, "embed_dims"), per_stage_values(num_heads, n, "num_heads")
+        mlp_ratios, sr_ratios = per_stage_values(mlp_ratios, n, "mlp_ratios"), per_stage_values(sr_ratios, n, "sr_ratios")
+        norm_layer = norm_layer or partial(nn.LayerNorm, eps=1e-6)
+        self.in_chans = in_chans
+        self.img_size = to_ntuple(img_size, 2, "img_size")
+        self.embed_dims = embed_dims
+        self.num_features = self.head_hidden_size = embed_dims[-1]
+        attn_cfgs = stage_attention_configs(attn, attn_stages, n)
+        dpr = stage_drop_path_rates(drop_path_rate, depths)
+
+        self.patch_embed = OverlapPatchEmbed(7, 4, in_chans, embed_dims[0])
+        grid = self.patch_embed.grid_size(self.img_size)
+        stages, info = [], []
+        for i in range(n):
+            downsample = None
+            if i > 0:
+                downsample = OverlapPatchEmbed(3, 2, embed_dims[i - 1], embed_dims[i])
+                grid = downsample.grid_size(grid)
+            blocks = [
+                PvtV2Block(
+                    embed_dims[i],
+                    build_attention(
+                        attn_cfgs[i],
+                        default="spatial_reduction",
+                        dim=embed_dims[i],
+                        num_heads=num_heads[i],
+                        sr_ratio=sr_ratios[i],
+                        qkv_bias=qkv_bias,
+                        attn_drop=attn_drop_rate,
+                        proj_drop=proj_drop_rate,
+                        input_resolution=grid,
+                        linear=linear,
+                        num_prefix_tokens=0,
+                    ),
+                    mlp_ratio=mlp_ratios[i],
+                    norm_layer=norm_layer,
+                    drop_path=dpr[i][j],
+                    proj_drop=proj_drop_rate,
+                    extra_relu=linear,
+                )
+                for j in range(depths[i])
+            ]
+            stages.append(PvtStage(embed_dims[i], blocks, downsample, norm=norm_layer(embed_dims[i])))
+            info.append(dict(num_chs=embed_dims[i], reduction=4 * 2**i, module=f"stages.{i}"))
+        self.stages = nn.Sequential(*stages)
+        self.feature_info = FeatureInfo(info)
+        self.norm = nn.Identity()  # each stage closes with its own norm
+        self._init_head(num_classes, global_pool, drop_rate, pools=("avg", ""))
+        self._init_weights()
+
+
+_PVT_CFG = dict(
+    first_conv="patch_embed.proj",
+    classifier="head",
+    input_size=(3, 224, 224),
+    mean=IMAGENET_DEFAULT_MEAN,
+    std=IMAGENET_DEFAULT_STD,
+    crop_pct=0.875,
+    interpolation="bicubic",
+    fixed_input_size=False,
+    paper="https://arxiv.org/abs/2102.12122",
+)
+_PVT_V2_CFG = {**_PVT_CFG, "crop_pct": 0.9, "paper": "https://arxiv.org/abs/2106.13797"}
+_V1_DEPTHS = {"tiny": (2, 2, 2, 2), "small": (3, 4, 6, 3), "medium": (3, 4, 18, 3), "large": (3, 8, 27, 3)}
+
+
+def _pvt(size: str, **kwargs: Any) -> PyramidVisionTransformer:
+    cfg = dict(embed_dims=(64, 128, 320, 512), num_heads=(1, 2, 5, 8), mlp_ratios=(8, 8, 4, 4), depths=_V1_DEPTHS[size])
+    return PyramidVisionTransformer(**{**cfg, **kwargs})
+
+
+@register_model(**_PVT_CFG)
+def pvt_tiny(**kwargs: Any) -> PyramidVisionTransformer:
+    """PVT-Tiny: dims 64-128-320-512, depths 2-2-2-2, heads 1-2-5-8, sr 8-4-2-1 (13.2 M params)."""
+    return _pvt("tiny", **kwargs)
+
+
+@register_model(**_PVT_CFG)
+def pvt_small(**kwargs: Any) -> PyramidVisionTransformer:
+    """PVT-Small: depths 3-4-6-3 (24.5 M params)."""
+    return _pvt("small", **kwargs)
+
+
+@register_model(**_PVT_CFG)
+def pvt_medium(**kwargs: Any) -> PyramidVisionTransformer:
+    """PVT-Medium: depths 3-4-18-3 (44.2 M params)."""
+    return _pvt("medium", **kwargs)
+
+
+@register_model(**_PVT_CFG)
+def pvt_large(**kwargs: Any) -> PyramidVisionTransformer:
+    """PVT-Large: depths 3-8-27-3 (61.4 M params)."""
+    return _pvt("large", **kwargs)
+
+
+def _pvt_v2(
+    default_depths: tuple[int, ...], default_dims: tuple[int, ...] = (64, 128, 320, 512), /, **kwargs: Any
+) -> PyramidVisionTransformerV2:
+    cfg = dict(embed_dims=default_dims, num_heads=(1, 2, 5, 8), mlp_ratios=(8, 8, 4, 4), depths=default_depths)
+    return PyramidVisionTransformerV2(**{**cfg, **kwargs})
+
+
+@register_model(**_PVT_V2_CFG)
+def pvt_v2_b0(**kwargs: Any) -> PyramidVisionTransformerV2:
+    """PVTv2-B0: dims 32-64-160-256, depths 2-2-2-2 (3.7 M params)."""
+    return _pvt_v2((2, 2, 2, 2), (32, 64, 160, 256), **kwargs)
+
+
+@register_model(**_PVT_V2_CFG)
+def pvt_v2_b1(**kwargs: Any) -> PyramidVisionTransformerV2:
+    """PVTv2-B1: dims 64-128-320-512, depths 2-2-2-2 (14.0 M params)."""
+    return _pvt_v2((2, 2, 2, 2), **kwargs)
+
+
+@register_model(**_PVT_V2_CFG)
+def pvt_v2_b2(**kwargs: Any) -> PyramidVisionTransformerV2:
+    """PVTv2-B2: depths 3-4-6-3 (25.4 M params)."""
+    return _pvt_v2((3, 4, 6, 3), **kwargs)
+
+
+@register_model(**_PVT_V2_CFG)
+def pvt_v2_b2_li(**kwargs: Any) -> PyramidVisionTransformerV2:
+    """PVTv2-B2-Li: B2 with linear spatial reduction (keys/values pooled to 7x7) (22.6 M params)."""
+    return _pvt_v2((3, 4, 6, 3), **{"linear": True, **kwargs})
+
+
+@register_model(**_PVT_V2_CFG)
+def pvt_v2_b3(**kwargs: Any) -> PyramidVisionTransformerV2:
+    """PVTv2-B3: depths 3-4-18-3 (45.2 M params)."""
+    return _pvt_v2((3, 4, 18, 3), **kwargs)
+
+
+@register_model(**_PVT_V2_CFG)
+def pvt_v2_b4(**kwargs: Any) -> PyramidVisionTransformerV2:
+    """PVTv2-B4: depths 3-8-27-3 (62.6 M params)."""
+    return _pvt_v2((3, 8, 27, 3), **kwargs)
+
+
+@register_model(**_PVT_V2_CFG)
+def pvt_v2_b5(**kwargs: Any) -> PyramidVisionTransformerV2:
+    """PVTv2-B5: depths 3-6-40-3, MLP ratio 4 in every stage (82.0 M params)."""
+    return _pvt_v2((3, 6, 40, 3), **{"mlp_ratios": (4, 4, 4, 4), **kwargs})

@@ -1,0 +1,184 @@
+"""Twins (Chu et al., NeurIPS 2021): Twins-PCPVT and Twins-SVT, built from the PVT pieces.
+
+* Twins-PCPVT (``twins_pcpvt_small/base/large``): PVT v1's pyramid (4x4 then 2x2 patch embeddings, spatial-
+  reduction attention with sr 8-4-2-1, MLP ratios 8-8-4-4) with CPVT's position encoding generator (PEG,
+  `visionzoo.layers.PositionEncodingGenerator`) after the first block of each stage instead of absolute
+  position embeddings and class token; final LayerNorm, average pooling.
+* Twins-SVT (``twins_svt_small/base/large``): the same pyramid with blocks alternating locally-grouped
+  attention (LSA, `visionzoo.layers.LocallyGroupedAttention`, 7x7 groups) and global sub-sampled attention
+  (GSA = `visionzoo.layers.SpatialReductionAttention` with the stage's sr ratio), MLP ratio 4.
+
+Any input size runs: the PEG follows the grid, LSA pads to whole groups, and sizes that are not multiples of
+32 are zero-padded at each patch embedding (timm drops the remainder there; the official code needs multiples
+of 224 / 7 groups). ``attn``/``attn_stages`` replace the mixers per stage as in `visionzoo.backbones.pvt`.
+Checkpoints of the official release (Meituan-AutoML/Twins ``gvt.py``: ``pcpvt_*_v0``, ``alt_gvt_*``) and timm
+(the same names) load through `visionzoo.weights.converters.twins`.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+from typing import Any, Callable
+
+import torch.nn as nn
+
+from ..layers import (
+    PatchEmbed,
+    PositionEncodingGenerator,
+    TransformerBlock,
+    build_attention,
+    stage_attention_configs,
+    to_ntuple,
+)
+from ..layers.attention.registry import AttnCfg
+from ..registry import register_model
+from ..weights.entry import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from .features import FeatureInfo
+from .pvt import PvtStage, PyramidBackbone, per_stage_values, stage_drop_path_rates
+
+__all__ = ["Twins"]
+
+
+class Twins(PyramidBackbone):
+    """Twins-PCPVT / -SVT with timm's model interface: forward_features -> tokens (B, H * W, C), forward_head -> logits."""
+
+    def __init__(
+        self,
+        img_size: int | Sequence[int] = 224,
+        patch_size: int = 4,
+        in_chans: int = 3,
+        num_classes: int = 1000,
+        global_pool: str = "avg",
+        embed_dims: Sequence[int] = (64, 128, 256, 512),
+        num_heads: Sequence[int] = (1, 2, 4, 8),
+        mlp_ratios: float | Sequence[float] = (4, 4, 4, 4),
+        depths: Sequence[int] = (3, 4, 6, 3),
+        sr_ratios: int | Sequence[int] = (8, 4, 2, 1),
+        window_sizes: int | Sequence[int] | None = None,
+        qkv_bias: bool = True,
+        drop_rate: float = 0.0,
+        pos_drop_rate: float = 0.0,
+        proj_drop_rate: float = 0.0,
+        attn_drop_rate: float = 0.0,
+        drop_path_rate: float = 0.0,
+        attn: AttnCfg | Sequence[AttnCfg] = None,
+        attn_stages: str | None = None,
+        norm_layer: Callable[[int], nn.Module] | None = None,
+    ) -> None:
+        """
+        Args:
+            img_size: the training resolution (recorded, and the `input_resolution` given to mixers); any size runs.
+            window_sizes: LSA group size per stage for Twins-SVT (even blocks LSA, odd blocks GSA); None: all GSA (PCPVT).
+            attn, attn_stages: token mixer per stage (overrides both LSA and GSA of that stage).
+        """
+        super().__init__()
+        n = len(depths)
+        embed_dims, num_heads = per_stage_values(embed_dims, n, "embed_dims"), per_stage_values(num_heads, n, "num_heads")
+        mlp_ratios, sr_ratios = per_stage_values(mlp_ratios, n, "mlp_ratios"), per_stage_values(sr_ratios, n, "sr_ratios")
+        windows = None if window_sizes is None else per_stage_values(window_sizes, n, "window_sizes")
+        norm_layer = norm_layer or partial(nn.LayerNorm, eps=1e-6)
+        self.in_chans = in_chans
+        self.img_size = to_ntuple(img_size, 2, "img_size")
+        self.embed_dims = embed_dims
+        self.num_features = self.head_hidden_size = embed_dims[-1]
+        attn_cfgs = stage_attention_configs(attn, attn_stages, n)
+        dpr = stage_drop_path_rates(drop_path_rate, depths)
+
+        self.patch_embed = PatchEmbed(patch_size, in_chans, embed_dims[0], norm_layer=nn.LayerNorm)
+        grid = self.patch_embed.grid_size(self.img_size)
+        stages, info = [], []
+        for i in range(n):
+            downsample = None
+            if i > 0:
+                downsample = PatchEmbed(2, embed_dims[i - 1], embed_dims[i], norm_layer=nn.LayerNorm)
+                grid = downsample.grid_size(grid)
+            blocks = []
+            for j in range(depths[i]):
+                local = windows is not None and j % 2 == 0
+                mixer = build_attention(
+                    attn_cfgs[i],
+                    default="locally_grouped" if local else "spatial_reduction",
+                    dim=embed_dims[i],
+                    num_heads=num_heads[i],
+                    sr_ratio=sr_ratios[i],
+                    window_size=windows[i] if windows is not None else 7,
+                    qkv_bias=qkv_bias,
+                    attn_drop=attn_drop_rate,
+                    proj_drop=proj_drop_rate,
+                    input_resolution=grid,
+                    linear=False,
+                    num_prefix_tokens=0,
+                )
+                blocks.append(
+                    TransformerBlock(
+                        embed_dims[i], mixer, mlp_ratio=mlp_ratios[i], norm_layer=norm_layer, drop_path=dpr[i][j],
+                        proj_drop=proj_drop_rate,
+                    )
+                )
+            peg = PositionEncodingGenerator(embed_dims[i])
+            stages.append(PvtStage(embed_dims[i], blocks, downsample, pos_drop=pos_drop_rate, peg=peg))
+            info.append(dict(num_chs=embed_dims[i], reduction=patch_size * 2**i, module=f"stages.{i}"))
+        self.stages = nn.Sequential(*stages)
+        self.feature_info = FeatureInfo(info)
+        self.norm = norm_layer(self.num_features)
+        self._init_head(num_classes, global_pool, drop_rate, pools=("avg", ""))
+        self._init_weights()
+
+
+_TWINS_CFG = dict(
+    first_conv="patch_embed.proj",
+    classifier="head",
+    input_size=(3, 224, 224),
+    mean=IMAGENET_DEFAULT_MEAN,
+    std=IMAGENET_DEFAULT_STD,
+    crop_pct=0.9,
+    interpolation="bicubic",
+    fixed_input_size=False,
+    paper="https://arxiv.org/abs/2104.13840",
+)
+
+
+def _pcpvt(depths: tuple[int, ...], kwargs: dict[str, Any]) -> Twins:
+    cfg = dict(embed_dims=(64, 128, 320, 512), num_heads=(1, 2, 5, 8), mlp_ratios=(8, 8, 4, 4), depths=depths)
+    return Twins(**{**cfg, **kwargs})
+
+
+def _svt(dims: tuple[int, ...], heads: tuple[int, ...], depths: tuple[int, ...], kwargs: dict[str, Any]) -> Twins:
+    cfg = dict(embed_dims=dims, num_heads=heads, mlp_ratios=(4, 4, 4, 4), depths=depths, window_sizes=(7, 7, 7, 7))
+    return Twins(**{**cfg, **kwargs})
+
+
+@register_model(**_TWINS_CFG)
+def twins_pcpvt_small(**kwargs: Any) -> Twins:
+    """Twins-PCPVT-S: dims 64-128-320-512, depths 3-4-6-3, heads 1-2-5-8, sr 8-4-2-1 (24.1 M params)."""
+    return _pcpvt((3, 4, 6, 3), kwargs)
+
+
+@register_model(**_TWINS_CFG)
+def twins_pcpvt_base(**kwargs: Any) -> Twins:
+    """Twins-PCPVT-B: depths 3-4-18-3 (43.8 M params)."""
+    return _pcpvt((3, 4, 18, 3), kwargs)
+
+
+@register_model(**_TWINS_CFG)
+def twins_pcpvt_large(**kwargs: Any) -> Twins:
+    """Twins-PCPVT-L: depths 3-8-27-3 (60.9 M params)."""
+    return _pcpvt((3, 8, 27, 3), kwargs)
+
+
+@register_model(**_TWINS_CFG)
+def twins_svt_small(**kwargs: Any) -> Twins:
+    """Twins-SVT-S: dims 64-128-256-512, depths 2-2-10-4, heads 2-4-8-16, LSA window 7 / GSA (24 M params)."""
+    return _svt((64, 128, 256, 512), (2, 4, 8, 16), (2, 2, 10, 4), kwargs)
+
+
+@register_model(**_TWINS_CFG)
+def twins_svt_base(**kwargs: Any) -> Twins:
+    """Twins-SVT-B: dims 96-192-384-768, depths 2-2-18-2, heads 3-6-12-24 (56 M params)."""
+    return _svt((96, 192, 384, 768), (3, 6, 12, 24), (2, 2, 18, 2), kwargs)
+
+
+@register_model(**_TWINS_CFG)
+def twins_svt_large(**kwargs: Any) -> Twins:
+    """Twins-SVT-L: dims 128-256-512-1024, depths 2-2-18-2, heads 4-8-16-32 (99.2 M params)."""
+    return _svt((128, 256, 512, 1024), (4, 8, 16, 32), (2, 2, 18, 2), kwargs)
