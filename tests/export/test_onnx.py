@@ -34,7 +34,9 @@ TINY = {
 
 def _tiny(name: str):
     family = vz.registry.model_family(name)
-    kwargs, size = TINY.get(name.rsplit("_", 1)[0], TINY[family])  # a sub-family entry (e.g. agent_deit) wins
+    # a sub-family entry (agent_deit within the agent family) wins over the family's
+    sub = [k for k in TINY if k != family and k.startswith(family + "_") and name.startswith(k + "_")]
+    kwargs, size = TINY[sub[0]] if sub else TINY[family]
     model = vz.create_model(name, **kwargs)
     if size is None:
         size = (model.in_chans, 64, 32, 32) if family == "swin_unetr" else (model.in_chans, 32, 32, 32)

@@ -1,4 +1,4 @@
-"""mmengine integration: registries, the BraTS data pieces, `VolumeSegmenter`, `BratsMetric`, hooks, and runners.
+"""mmengine integration: registries, BraTS and COCO data pieces, `VolumeSegmenter`, `Detector`, metrics, hooks, runners.
 
 The only package besides ``tools/`` that imports mmengine. Importing it registers every part under the
 ``visionzoo`` scope (configs set ``default_scope = "visionzoo"``) and installs the weights-only
@@ -11,9 +11,13 @@ checkpoint loader for local files.
 from visionzoo.data import DataFormatError
 
 from .checkpoint import CheckpointSecurityError, atomic_write, atomic_write_text, load_checkpoint_file
+from .coco_metric import COCO_METRIC_NAMES, CocoMetric, coco_evaluate
 from .collate import BratsDataPreprocessor, brats_collate
 from .config import UnknownConfigKeyError, check_cfg_options, config_keys, load_config
 from .datasets import BRATS_CLASSES, BratsSegDataset, SeededTransform
+from .detection import Detector
+from .detection_data import CocoDetDataset, DetectionDataPreprocessor, detection_collate, pad_images, resolve_coco_data_root
+from .detection_visualize import SaveDetectionsHook, draw_detections, save_detections_png
 from .distributed import SetupError, configure_threads, init_distributed
 from .hooks import AtomicCheckpointHook, ResumeStateHook
 from .losses import DiceBCELoss, build_loss
@@ -42,4 +46,6 @@ __all__ = [
     "ResumableEpochBasedTrainLoop", "capture_rng_state", "restore_rng_state", "preserved_rng",
     "atomic_write", "atomic_write_text", "load_checkpoint_file", "CheckpointSecurityError",
     "init_distributed", "configure_threads", "SetupError", "overlay_montage", "save_overlay_png", "USER_ERRORS",
+    "Detector", "CocoDetDataset", "DetectionDataPreprocessor", "detection_collate", "pad_images", "resolve_coco_data_root",
+    "CocoMetric", "COCO_METRIC_NAMES", "coco_evaluate", "SaveDetectionsHook", "draw_detections", "save_detections_png",
 ]

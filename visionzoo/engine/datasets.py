@@ -34,11 +34,11 @@ class SeededTransform:
         self.pipeline = pipeline
         self.next_seed: int | None = None
 
-    def __call__(self, data: dict) -> Any:
+    def __call__(self, *data: Any) -> Any:
         if self.next_seed is not None and hasattr(self.pipeline, "set_random_state"):
             self.pipeline.set_random_state(seed=self.next_seed)
         self.next_seed = None
-        return self.pipeline(data)
+        return self.pipeline(*data)
 
 
 @DATASETS.register_module()

@@ -21,6 +21,7 @@ from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 from .checkpoint import atomic_write
+from .detection_data import resolve_coco_data_root
 from .distributed import SetupError, configure_threads, init_distributed, local_world_size
 from .hooks import ResumeStateHook
 from .registry import RUNNERS
@@ -39,7 +40,8 @@ class VisionzooRunner(Runner):
     """mmengine ``Runner`` that writes checkpoints atomically and always carries `ResumeStateHook`.
 
     A config's ``model`` may be a `visionzoo.create_model` dict (``dict(name="swin_unetr", ...)``, no
-    ``type``): it then becomes the ``net`` of the config's ``segmenter`` (default ``VolumeSegmenter``).
+    ``type``): it then becomes the ``net`` of the config's ``detector`` (default type ``Detector``) if it has one,
+    else of its ``segmenter`` (default ``VolumeSegmenter``).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -49,8 +51,9 @@ class VisionzooRunner(Runner):
 
     def build_model(self, model: Any):
         if isinstance(model, dict) and "type" not in model:
-            segmenter = dict(self.cfg.get("segmenter") or {})
-            segmenter.setdefault("type", "VolumeSegmenter")
+            key, default = ("detector", "Detector") if self.cfg.get("detector") else ("segmenter", "VolumeSegmenter")
+            segmenter = dict(self.cfg.get(key) or {})
+            segmenter.setdefault("type", default)
             model = dict(segmenter, net=dict(model))
         return super().build_model(model)
 
@@ -149,7 +152,7 @@ def build_runner(
         wrapper_cfg = dict(cfg.get("model_wrapper_cfg") or {"type": "MMDistributedDataParallel", "broadcast_buffers": False})
         wrapper_cfg.setdefault("device_ids", None)  # mmengine would pass [LOCAL_RANK], a CUDA device
         cfg.model_wrapper_cfg = wrapper_cfg
-    banner = resolve_data_root(cfg, rank)
+    banner = resolve_data_root(cfg, rank) or resolve_coco_data_root(cfg, rank)
 
     runner = VisionzooRunner.from_cfg(cfg)
     runner.logger.info(f"torch threads per process: {threads} ({why}); rank {rank} of {world_size}")

@@ -40,8 +40,13 @@ def run_test(cfg: Config, checkpoint: str | Path, *, work_dir: str | None = None
     nifti_dir = Path(save_preds) if save_preds else None
     png_dir = Path(show_dir) if show_dir else nifti_dir
     if nifti_dir or png_dir:
-        hook = dict(type="SavePredictionsHook", nifti_dir=str(nifti_dir) if nifti_dir else None,
-                    png_dir=str(png_dir) if png_dir else None)
+        if cfg.get("predictions_hook"):  # e.g. SaveDetectionsHook: pred_dir gets its own outputs (not NIfTI)
+            hook = dict(cfg.predictions_hook, pred_dir=str(nifti_dir) if nifti_dir else None,
+                        png_dir=str(png_dir) if png_dir else None)
+            nifti_dir = None
+        else:
+            hook = dict(type="SavePredictionsHook", nifti_dir=str(nifti_dir) if nifti_dir else None,
+                        png_dir=str(png_dir) if png_dir else None)
         cfg.custom_hooks = [*(cfg.get("custom_hooks") or []), hook]
     runner = build_runner(cfg, work_dir=work_dir)
     metrics = runner.test()

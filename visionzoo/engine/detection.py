@@ -1,0 +1,111 @@
+"""`Detector`: an mmengine model around any visionzoo set-prediction detector (DETR on any backbone).
+
+``mode="loss"`` matches predictions to targets (Hungarian) and returns the weighted set-criterion losses
+(class, L1, GIoU, and each auxiliary decoder layer's); ``mode="predict"`` returns per image the
+post-processed boxes (absolute xyxy in the ORIGINAL image size), scores and labels; ``mode="tensor"``
+returns the network's raw outputs. The network is built by ``visionzoo.create_model(**net)``.
+
+The published recipe trains the backbone at a tenth of the learning rate: configs do that with
+``optim_wrapper.paramwise_cfg = dict(custom_keys={"backbone": dict(lr_mult=0.1)})`` (every parameter
+whose name contains "backbone", as DETR's ``lr_backbone``).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from mmengine.model import BaseModel
+from torch import Tensor
+
+import visionzoo
+
+from .detection_data import pad_images
+from .registry import MODELS
+
+__all__ = ["Detector"]
+
+
+def _detr_head():
+    from visionzoo.heads import detr  # the heads package is imported lazily: only detection configs need it
+
+    return detr
+
+
+@MODELS.register_module()
+class Detector(BaseModel):
+    """Set-prediction detector: ``net`` is a `visionzoo.create_model` config, ``criterion`` the `SetCriterion` options.
+
+    Args:
+        net: e.g. ``dict(name="detr", backbone="resnet18", num_classes=3, num_queries=20)``.
+        criterion: ``SetCriterion`` keywords (``eos_coef``, ``weight_dict``, ``aux_loss``) plus ``matcher``,
+            a dict of ``HungarianMatcher`` keywords (``cost_class``, ``cost_bbox``, ``cost_giou``).
+        num_classes: classes without no-object; default ``net["num_classes"]`` or the network's ``num_classes``.
+    """
+
+    def __init__(self, net: dict, criterion: dict | None = None, num_classes: int | None = None,
+                 data_preprocessor: dict | None = None, init_cfg: dict | None = None) -> None:
+        preprocessor = MODELS.build(dict(data_preprocessor or {"type": "DetectionDataPreprocessor"}))
+        super().__init__(data_preprocessor=preprocessor, init_cfg=init_cfg)
+        self.net = visionzoo.create_model(**net)
+        num_classes = num_classes or net.get("num_classes") or getattr(self.net, "num_classes", None)
+        if not num_classes:
+            raise ValueError("Detector needs num_classes (in net=dict(..., num_classes=K) or as an argument).")
+        self.num_classes = int(num_classes)
+        head = _detr_head()
+        crit = dict(criterion or {})
+        matcher = crit.pop("matcher", None)
+        matcher = head.HungarianMatcher(**matcher) if isinstance(matcher, dict) else matcher
+        crit.setdefault("aux_loss", bool(net.get("aux_loss", True)))
+        self.criterion = head.SetCriterion(self.num_classes, matcher=matcher, **crit)
+        self._postprocess = head.postprocess
+
+    def forward(self, inputs: Tensor | Sequence[Tensor], data_samples: list[dict] | None = None,
+                mode: str = "tensor", mask: Tensor | None = None) -> dict | list[dict]:
+        if mode == "loss":
+            return self.loss(inputs, data_samples, mask)
+        if mode == "predict":
+            return self.predict(inputs, data_samples, mask)
+        if mode == "tensor":
+            return self._run(inputs, mask)
+        raise ValueError(f"Detector mode must be 'loss', 'predict' or 'tensor', got {mode!r}.")
+
+    def _run(self, inputs: Tensor | Sequence[Tensor], mask: Tensor | None) -> dict[str, Any]:
+        if not isinstance(inputs, Tensor):
+            inputs, mask = pad_images(list(inputs))
+        return self.net(inputs, mask=mask) if mask is not None else self.net(inputs)
+
+    def loss(self, inputs: Tensor | Sequence[Tensor], data_samples: list[dict] | None,
+             mask: Tensor | None = None) -> dict[str, Tensor]:
+        """The weighted set-criterion losses (every key holding "loss" is summed by mmengine)."""
+        if not data_samples or any("boxes" not in ds or "labels" not in ds for ds in data_samples):
+            raise ValueError("training needs boxes and labels in every data sample (CocoDetDataset + detection_collate).")
+        device = inputs.device if isinstance(inputs, Tensor) else inputs[0].device
+        targets = [{"labels": ds["labels"].to(device), "boxes": ds["boxes"].to(device)} for ds in data_samples]
+        return self.criterion(self._run(inputs, mask), targets)
+
+    @torch.no_grad()
+    def predict(self, inputs: Tensor | Sequence[Tensor], data_samples: list[dict] | None = None,
+                mask: Tensor | None = None) -> list[dict]:
+        """Per image: its data sample (on the CPU) plus ``pred_boxes`` (Q, 4) xyxy pixels of the original image,
+        ``pred_scores`` (Q,) and ``pred_labels`` (Q,)."""
+        outputs = self._run(inputs, mask)
+        n = outputs["pred_logits"].shape[0]
+        data_samples = data_samples or [{} for _ in range(n)]
+        sizes = []
+        for i, ds in enumerate(data_samples):
+            if "orig_size" in ds:
+                sizes.append([int(v) for v in ds["orig_size"]])
+            elif not isinstance(inputs, Tensor):  # no meta: the input's own size
+                sizes.append(list(inputs[i].shape[-2:]))
+            elif mask is not None:
+                sizes.append([int((~mask[i]).any(1).sum()), int((~mask[i]).any(0).sum())])
+            else:
+                sizes.append(list(inputs.shape[-2:]))
+        results = self._postprocess(outputs, torch.tensor(sizes, device=outputs["pred_logits"].device))
+        out = []
+        for ds, res in zip(data_samples, results):
+            sample = {k: v.cpu() if isinstance(v, Tensor) else v for k, v in ds.items()}
+            sample.update(pred_boxes=res["boxes"].cpu(), pred_scores=res["scores"].cpu(), pred_labels=res["labels"].cpu())
+            out.append(sample)
+        return out
