@@ -8,30 +8,15 @@ DeiT/PVT position embeddings): visionzoo loads them exactly and resamples those 
 Released but not registered (no matching architecture here): Agent-DeiT-S 448^2 (83.1), Agent-PVT-M/L
 (83.4/83.8 at 256^2, 83.7), Agent-Swin-S 288^2 (84.1), Agent-Swin-B 384^2 (84.9), Agent-CSwin-T/S/B.
 """
-from ...registry import register_weights
-from ..entry import WeightEntry
+from ._leaplab import register_leaplab
 
 PAPER = "Agent Attention: On the Integration of Softmax and Linear Attention (Han et al., ECCV 2024), https://arxiv.org/abs/2312.08874"
 CODE = "https://github.com/LeapLabTHU/Agent-Attention"
-_CLOUD = "https://cloud.tsinghua.edu.cn/f/{}/?dl=1"
+NOTES = "official release (agent_transformer/README.md 'Pretrained Models'); 'model' key, official names"
 
 
 def _agent(arch: str, top1: float, file_id: str) -> None:
-    register_weights(
-        arch,
-        "in1k",
-        WeightEntry(
-            source="leaplab",
-            url=_CLOUD.format(file_id),
-            license=None,
-            paper=PAPER,
-            official_code=CODE,
-            metrics={"imagenet_top1": top1},
-            crop_pct=0.875,
-            interpolation="bicubic",
-            notes="official release (agent_transformer/README.md 'Pretrained Models'); 'model' key, official names",
-        ),
-    )
+    register_leaplab(arch, top1, file_id, PAPER, CODE, NOTES)
 
 
 _agent("agent_deit_tiny", 74.9, "57e0904221824ee7b7af")

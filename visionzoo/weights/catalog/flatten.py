@@ -8,30 +8,15 @@ stated. The checkpoints fix the input size to 224^2 through their positional enc
 visionzoo loads them exactly and resamples the encodings at other sizes. Released but not registered
 (no matching architecture here): FLatten-Swin-B at 384^2 (85.0) and FLatten-CSwin-T (83.1).
 """
-from ...registry import register_weights
-from ..entry import WeightEntry
+from ._leaplab import register_leaplab
 
 PAPER = "FLatten Transformer: Vision Transformer using Focused Linear Attention (Han et al., ICCV 2023), https://arxiv.org/abs/2308.00442"
 CODE = "https://github.com/LeapLabTHU/FLatten-Transformer"
-_CLOUD = "https://cloud.tsinghua.edu.cn/f/{}/?dl=1"
+NOTES = "official release (README 'Pretrained Models'); 'model' key, official parameter names"
 
 
 def _flatten(arch: str, top1: float, file_id: str) -> None:
-    register_weights(
-        arch,
-        "in1k",
-        WeightEntry(
-            source="leaplab",
-            url=_CLOUD.format(file_id),
-            license=None,
-            paper=PAPER,
-            official_code=CODE,
-            metrics={"imagenet_top1": top1},
-            crop_pct=0.875,
-            interpolation="bicubic",
-            notes="official release (README 'Pretrained Models'); 'model' key, official parameter names",
-        ),
-    )
+    register_leaplab(arch, top1, file_id, PAPER, CODE, NOTES)
 
 
 _flatten("flatten_pvt_tiny", 77.8, "3ab1d773f19d45648690")
