@@ -150,3 +150,14 @@ def test_cli_scaling_sweep_rows_and_plot(tmp_path):
     assert [r["img_size"] for r in rows] == [[32, 32], [64, 64]] and [r["tokens_rel"] for r in rows] == [1.0, 4.0]
     assert rows[0]["time_vs_linear"] == 1.0 and rows[1]["time_vs_linear"] > 0
     assert cv2.imread(str(png)).shape[2] == 3
+
+
+def test_train_mode_uses_the_set_criterion_for_detr():
+    tiny = dict(backbone_kwargs=dict(layers=(1, 1, 1, 1)), hidden_dim=32, nheads=2, enc_layers=1, dec_layers=2,
+                dim_feedforward=64, num_queries=5)
+    r = bm.run_benchmark("detr", mode="train", batch_size=2, img_size=64, runs=1, warmup=1, verbose=False, model_kwargs=tiny)
+    assert r["ours"]["throughput"] > 0 and r["ours"]["params_m"] > 0
+    model = vz.create_model("detr", **tiny)
+    loss = bm._random_target_loss(model(torch.randn(2, 3, 64, 64)))
+    out = model(torch.randn(2, 3, 64, 64))
+    assert loss(out).ndim == 0 and loss(out) > 0  # a matched set loss over every decoder layer

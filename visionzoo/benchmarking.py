@@ -194,20 +194,39 @@ def _sliding_window_step(model: nn.Module, x: torch.Tensor, roi_size: tuple[int,
 
 
 def _train_step(model: nn.Module, params: list[nn.Parameter], x: torch.Tensor) -> Callable[[], None]:
-    """Forward, cross-entropy against random labels, backward and an SGD step; grads are freed after each step."""
+    """Forward, a loss against random targets, backward and an SGD step; grads are freed after each step.
+
+    Classifiers and dense models get cross-entropy against random labels; set-prediction detectors (outputs
+    with ``pred_logits``/``pred_boxes``, DETR) their Hungarian-matched set criterion against random boxes.
+    """
     model.train()
     optimizer = torch.optim.SGD(params, lr=1e-4)
-    target: list[torch.Tensor] = []
+    loss_fn: list[Callable[[Any], torch.Tensor]] = []
 
     def step() -> None:
         out = model(x)
-        if not target:  # labels shaped like the output: (B,) for logits, (B, *spatial) for dense outputs
-            target.append(torch.randint(out.shape[1], (out.shape[0], *out.shape[2:]), device=out.device))
-        F.cross_entropy(out, target[0]).backward()
+        if not loss_fn:
+            loss_fn.append(_random_target_loss(out))
+        loss_fn[0](out).backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
     return step
+
+
+def _random_target_loss(out: Any) -> Callable[[Any], torch.Tensor]:
+    """A training loss for `out`'s kind of output, against fixed random targets."""
+    if isinstance(out, dict) and "pred_logits" in out:
+        from .heads.detr import SetCriterion
+        from .heads.detr.benchmark import random_targets
+
+        num_classes = out["pred_logits"].shape[-1] - 1
+        criterion = SetCriterion(num_classes, aux_loss="aux_outputs" in out)
+        targets = random_targets(out["pred_logits"].shape[0], 4, num_classes)
+        return lambda o: sum(criterion(o, targets).values())
+    # labels shaped like the output: (B,) for logits, (B, *spatial) for dense outputs
+    labels = torch.randint(out.shape[1], (out.shape[0], *out.shape[2:]), device=out.device)
+    return lambda o: F.cross_entropy(o, labels)
 
 
 def _time_once(step: Callable[[], None], device: torch.device) -> float:
