@@ -196,27 +196,12 @@ _DETR_CFG = dict(
 
 
 @register_model(**_DETR_CFG)
-def detr(
-    backbone: str | nn.Module = "resnet50",
-    num_classes: int = 91,
-    num_queries: int = 100,
-    hidden_dim: int = 256,
-    nheads: int = 8,
-    enc_layers: int = 6,
-    dec_layers: int = 6,
-    dim_feedforward: int = 2048,
-    dropout: float = 0.1,
-    aux_loss: bool = True,
-    backbone_kwargs: Mapping[str, Any] | None = None,
-    frozen_bn: bool | None = None,
-    freeze_stem: bool | None = None,
-    **kwargs: Any,
-) -> DETR:
-    """DETR on any backbone, e.g. ``create_model("detr", backbone="swin_tiny_patch4_window7_224", num_classes=3)``."""
-    return DETR(
-        backbone, num_classes, num_queries, hidden_dim, nheads, enc_layers, dec_layers, dim_feedforward, dropout,
-        aux_loss, backbone_kwargs, frozen_bn, freeze_stem, **kwargs,
-    )
+def detr(**kwargs: Any) -> DETR:
+    """DETR on any backbone, e.g. ``create_model("detr", backbone="swin_tiny_patch4_window7_224", num_classes=3)``.
+
+    Defaults are `DETR`'s: a ResNet-50 backbone and the official COCO configuration.
+    """
+    return DETR(**kwargs)
 
 
 def _fixed_backbone(name: str, kwargs: dict[str, Any]) -> None:
