@@ -122,3 +122,111 @@ def test_checkpoint_without_tensors(tmp_path):
 def test_missing_checkpoint_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="checkpoint file not found"):
         vz.create_model("vit_tiny_patch16_224", checkpoint_path=str(tmp_path / "nope.pth"))
+
+
+# ---- what tools/train.py writes: mmengine checkpoints of the engine wrappers (network under `net.`) ----
+
+from visionzoo.weights.checkpoint import (  # noqa: E402
+    checkpoint_meta,
+    is_training_checkpoint,
+    prepare_state_dict,
+    trained_model_name,
+    unwrap_state_dict,
+)
+
+_CFG_TEXT = (  # mmengine's pretty_text of a config: sorted keys, nested dicts indented
+    "default_scope = 'visionzoo'\n"
+    "model = dict(\n    depth=1,\n    kw=dict(name='inner'),\n    name='vit_tiny_patch16_224')\n"
+    "other = dict(name='x')\n"
+)
+
+
+def _t(value: float) -> torch.Tensor:
+    return torch.full((2,), value)
+
+
+def _keys_and_values(sd):
+    return {k: float(v[0]) for k, v in sd.items()}
+
+
+@pytest.mark.parametrize(
+    "obj,expected",
+    [
+        # mmengine training checkpoint of a Detector: the criterion's buffer and the preprocessor's are the wrapper's
+        ({"meta": {"epoch": 2}, "state_dict": {"net.a": _t(1), "net.b.c": _t(2), "criterion.empty_weight": _t(9),
+                                               "data_preprocessor.mean": _t(9)},
+          "optimizer": {"state": {}}, "message_hub": {}}, {"a": 1, "b.c": 2}),
+        # in a training checkpoint everything outside net. is the wrapper's, whatever its name
+        ({"meta": {}, "state_dict": {"net.a": _t(1), "head_of_wrapper.w": _t(9)}}, {"a": 1}),
+        # EMA (mmengine EMAHook): state_dict holds the averaged weights, ema_state_dict the raw ones
+        ({"meta": {}, "state_dict": {"net.a": _t(5)},
+          "ema_state_dict": {"steps": torch.tensor(3), "module.net.a": _t(1)}},
+         {"a": 5}),
+        # DDP prefix on top of the wrapper
+        ({"meta": {}, "state_dict": {"module.net.a": _t(1), "module.loss_fn.w": _t(9)}}, {"a": 1}),
+        # a bare torch.save(wrapper.state_dict()): net. plus only the wrapper's known parts
+        ({"net.a": _t(1), "loss_fn.weight": _t(9), "criterion.empty_weight": _t(9)}, {"a": 1}),
+        ({"net.a": _t(1)}, {"a": 1}),
+        # a bare torch.save(network.state_dict())
+        ({"a": _t(1), "b.c": _t(2)}, {"a": 1, "b.c": 2}),
+        # not a wrapper: a network that has a `net` child next to others keeps its keys
+        ({"net.a": _t(1), "head.w": _t(2)}, {"net.a": 1, "head.w": 2}),
+        # another framework's mmengine checkpoint (mmdet-style keys) is left to the converters / strict loading
+        ({"meta": {}, "state_dict": {"backbone.a": _t(1), "neck.b": _t(2)}}, {"backbone.a": 1, "neck.b": 2}),
+    ],
+)
+def test_unwrap_takes_exactly_the_networks_weights(obj, expected):
+    assert _keys_and_values(unwrap_state_dict(obj)) == expected
+
+
+def test_training_checkpoint_is_recognised_by_meta_and_net_keys():
+    assert is_training_checkpoint({"meta": {}, "state_dict": {"net.a": _t(1)}})
+    assert is_training_checkpoint({"meta": {}, "state_dict": {"module.net.a": _t(1)}})
+    assert not is_training_checkpoint({"state_dict": {"net.a": _t(1)}})  # no mmengine meta
+    assert not is_training_checkpoint({"meta": {}, "state_dict": {"backbone.a": _t(1)}})
+    kept = unwrap_state_dict({"meta": {}, "state_dict": {"net.a": _t(1)}}, network_prefix=None)
+    assert _keys_and_values(kept) == {"net.a": 1}
+
+
+def test_a_network_with_its_own_net_child_keeps_the_prefix():
+    model = torch.nn.Module()
+    model.net = torch.nn.Linear(2, 2)
+    sd, layout, covers = prepare_state_dict(model, {"state_dict": model.state_dict()})
+    assert set(sd) == {"net.weight", "net.bias"} and layout == "visionzoo" and covers == ()
+
+
+def test_trained_model_name_reads_the_configs_model_dict():
+    assert trained_model_name({"cfg": _CFG_TEXT}) == "vit_tiny_patch16_224"
+    assert trained_model_name({"cfg": "model = dict(type='X', net=dict(name='inner'))\nname = 'top'\n"}) is None
+    assert trained_model_name({"cfg": "model = dict(name='detr', num_classes=3)\n"}) == "detr"
+    assert trained_model_name({}) is None and trained_model_name({"cfg": "x = 1\n"}) is None
+
+
+def test_training_checkpoint_loads_and_its_meta_is_readable(tmp_path):
+    net = vz.create_model("vit_tiny_patch16_224", depth=1)
+    meta = {"cfg": _CFG_TEXT, "dataset_meta": {"classes": ("cat", "dog")}, "epoch": 2}
+    path = tmp_path / "iter_8.pth"
+    torch.save({"meta": meta, "state_dict": {f"net.{k}": v for k, v in net.state_dict().items()},
+                "optimizer": {"state": {}, "param_groups": []}, "message_hub": {"log_scalars": {}}}, path)
+    loaded = vz.create_model("vit_tiny_patch16_224", depth=1, checkpoint_path=str(path))
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in loaded.state_dict().items())
+    assert checkpoint_meta(path) == meta
+
+    bare = tmp_path / "bare.pth"
+    torch.save(net.state_dict(), bare)
+    assert checkpoint_meta(bare) == {}
+    with pytest.raises(FileNotFoundError):
+        checkpoint_meta(tmp_path / "nope.pth")
+
+
+def test_training_checkpoint_of_another_model_says_so_in_one_line(tmp_path):
+    path = tmp_path / "latest.pth"
+    net = vz.create_model("vit_tiny_patch16_224", depth=1)
+    torch.save({"meta": {"cfg": _CFG_TEXT}, "state_dict": {f"net.{k}": v for k, v in net.state_dict().items()}}, path)
+    with pytest.raises(CheckpointError) as err:
+        vz.create_model("swin_tiny_patch4_window7_224", checkpoint_path=str(path), **SMALL_SWIN)
+    first, *rest = str(err.value).splitlines()
+    assert re.fullmatch(r".*latest\.pth \(a training checkpoint of vit_tiny_patch16_224\) does not fit "
+                        r"swin_tiny_patch4_window7_224: \d+ keys missing, \d+ unexpected keys(, \d+ shape mismatches)?",
+                        first), first
+    assert any("unexpected keys in the checkpoint: " in line and "blocks.0.attn.qkv.weight" in line for line in rest)
