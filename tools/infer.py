@@ -1,0 +1,84 @@
+"""Run a trained (or named) model on new images or BraTS cases with its config's own preprocessing.
+
+    python tools/infer.py configs/swin_unetr_brats_synthetic.py work_dirs/demo/latest.pth data/BraTS2021_00000 --out preds/
+    python tools/infer.py configs/detr_shapes_synthetic.py work_dirs/detr/latest.pth photos/ --out dets/ --score-thr 0.7
+    python tools/infer.py configs/classification/digits_resnet18_cbam.py work_dirs/demo_cls/latest.pth a.png b.png --out cls/
+
+The task follows the config. Classification writes DIR/predictions.csv (path, pred_class, pred_index, score, top5)
+and DIR/predictions.json; detection writes DIR/detections.json (per image: xyxy boxes in original pixels, scores,
+labels, class names) and one PNG per image with the boxes scoring at least --score-thr drawn; 3D segmentation
+takes case folders (or a folder of them) or 4D NIfTI files (FLAIR, T1w, T1gd, T2w) and writes one label NIfTI per
+case (the format's labels, the input's affine), a PNG overlay and DIR/segmentations.json. Folders are searched
+recursively. Leave CHECKPOINT out to run weights the config names
+(--cfg-options model.name=<model>.<tag> +model.pretrained=True).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mmengine.config import DictAction
+
+from visionzoo.engine import USER_ERRORS, load_config
+from visionzoo.engine.inference import run_inference
+from visionzoo.weights.checkpoint import CheckpointError
+
+_CKPT_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".safetensors", ".tar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("config", help="config file the checkpoint was trained with")
+    p.add_argument("checkpoint", nargs="?", help="checkpoint file (e.g. WORK_DIR/latest.pth); leave it out to run "
+                                                 "weights named in the config")
+    p.add_argument("inputs", nargs="*", metavar="INPUT",
+                   help="image files or folders; for 3D segmentation BraTS case folders, folders of cases or 4D NIfTI")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for the predictions")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
+    p.add_argument("--batch-size", type=int, default=8, help="images per forward pass (classification, detection)")
+    p.add_argument("--score-thr", type=float, default=0.5, help="lowest score of a box drawn on detection PNGs")
+    p.add_argument("--format", default="auto", help="BraTS format of case folders (default: from the file names)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.add_argument("--cfg-options", nargs="+", action=DictAction, default={}, metavar="KEY=VALUE",
+                   help="override config keys, e.g. segmenter.inference.overlap=0.6")
+    return p
+
+
+def _split_checkpoint(checkpoint: str | None, inputs: list[str]) -> tuple[str | None, list[str]]:
+    """CHECKPOINT is optional: a first positional that is not a checkpoint file is an input."""
+    if checkpoint is None:
+        return None, inputs
+    path = Path(checkpoint)
+    if path.name.lower().endswith(_CKPT_SUFFIXES):
+        return checkpoint, inputs
+    if path.exists() or not inputs:  # an image, a folder or a case: no CHECKPOINT given
+        return None, [checkpoint, *inputs]
+    return checkpoint, inputs
+
+
+def _one_line(e: BaseException) -> str:
+    """The message on one line; a multi-line one (a checkpoint's key listing) keeps its first and last lines."""
+    lines = [" ".join(line.split()) for line in str(e).splitlines() if line.strip()] or [type(e).__name__]
+    return lines[0] if len(lines) == 1 else f"{lines[0]}. {lines[-1]}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    checkpoint, inputs = _split_checkpoint(args.checkpoint, list(args.inputs))
+    try:
+        cfg = load_config(args.config, args.cfg_options)
+        result = run_inference(cfg, checkpoint, inputs, args.out, device=args.device, batch_size=args.batch_size,
+                               score_thr=args.score_thr, format=args.format, progress=not args.no_progress)
+    except (*USER_ERRORS, CheckpointError, ValueError, PermissionError) as e:
+        print(f"error: {_one_line(e)}", file=sys.stderr)
+        return 2
+    kind = {"segmentation": "case(s)"}.get(result.task, "image(s)")
+    print(f"{result.task}: {result.count} {kind} -> {result.out_dir}")
+    for f in result.summary_files:
+        print(f"  {f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
