@@ -5,8 +5,11 @@ Every BraTS-family format loads as image channels ``[FLAIR, T1ce, T1, T2]`` and 
 `visionzoo.engine` registers these for configs.
 """
 from .brats import BratsDataset
+from .classification import (IMG_EXTENSIONS, ImageDecodeError, ImageFolderDataset, ImageListDataset, find_classes,
+                             read_image)
 from .coco import CocoDetection, read_coco_image
 from .detection_transforms import DetectionTransform, detection_transforms
+from .digits import write_digits_folder
 from .cases import FOLD_FILE_NAME, BratsCase, detect_format, find_cases
 from .folds import assign_folds, make_folds, read_fold_file, save_folds, split_cases
 from .formats import CHANNELS, FORMATS, REGIONS, BratsFormat, DataFormatError, get_format
@@ -25,4 +28,6 @@ __all__ = [
     "SyntheticBratsConfig", "synthesize_case", "write_synthetic_brats",
     "CocoDetection", "read_coco_image", "DetectionTransform", "detection_transforms",
     "SHAPE_CATEGORIES", "SyntheticShapesConfig", "synthetic_coco_matches", "write_synthetic_coco",
+    "IMG_EXTENSIONS", "ImageDecodeError", "ImageFolderDataset", "ImageListDataset", "find_classes", "read_image",
+    "write_digits_folder",
 ]
