@@ -31,7 +31,8 @@ import visionzoo as vz
 from visionzoo.weights.checkpoint import CheckpointError
 
 INPUT_SIZE_HELP = (
-    "C H W or C D H W (batch --batch-size). Default: a registered name uses its pretrained_cfg input_size; a BraTS "
+    "C H W or C D H W (batch --batch-size). Default: a registered name uses its pretrained_cfg input_size; a "
+    "classification config the size its test pipeline evaluates at; a BraTS "
     "(segmenter) config its sliding-window ROI segmenter.inference.roi_size with the network's in_chans (4) "
     "channels, the window the ONNX model is run on; a detection config a square of the test pipeline's test_size, "
     "or (test_size None: images at their stored size) of synthetic_shapes.size, else the model's pretrained_cfg "
@@ -100,6 +101,10 @@ def _detection_size(cfg: Any) -> tuple[int, ...] | None:
 def default_input_size(model: torch.nn.Module, cfg: Any) -> tuple[int, ...]:
     """The input (without batch) to export at; see INPUT_SIZE_HELP."""
     if cfg is not None:
+        if cfg.get("classifier") is not None:
+            from visionzoo.engine import eval_input_size
+
+            return eval_input_size(cfg)
         roi = ((cfg.get("segmenter") or {}).get("inference") or {}).get("roi_size")
         if cfg.get("detector") is None and roi:
             return (int(getattr(model, "in_chans", None) or 4), *(int(r) for r in roi))
@@ -185,6 +190,10 @@ def _build(args: argparse.Namespace) -> tuple[torch.nn.Module, Any]:
     if args.checkpoint and not Path(args.checkpoint).expanduser().is_file():
         raise FileNotFoundError(f"checkpoint file not found: {args.checkpoint}")
     model_args, cfg = load_model_config(args.model, args.cfg_options)
+    if cfg is not None:
+        from visionzoo.engine import trained_num_classes
+
+        model_args = trained_num_classes(model_args, args.checkpoint)
     try:
         model = vz.create_model(checkpoint_path=args.checkpoint, **{**model_args, **overrides})
     except TypeError as e:  # a --set or config key the network's constructor does not take

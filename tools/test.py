@@ -1,8 +1,9 @@
-"""Evaluate a checkpoint on a config's test split: prints and saves the Dice / HD95 table (TC, WT, ET, mean).
+"""Evaluate a checkpoint on a config's test split: prints and saves the metrics table (Dice/HD95, COCO AP or top-1/top-5).
 
     python tools/test.py configs/swin_unetr_brats_synthetic.py work_dirs/demo/latest.pth --save-preds preds/
 
-The table goes to --out (FILE.json and FILE.csv) or WORK_DIR/test_metrics.{json,csv}. ``--save-preds DIR``
+The table goes to --out (FILE.json and FILE.csv) or WORK_DIR/test_metrics.{json,csv}; classification also writes
+per-class accuracy into the JSON and a confusion-matrix PNG beside it (FILE_confusion.png). ``--save-preds DIR``
 writes one BraTS label NIfTI per case (labels 1/2/4 for 2021, original affine) and a PNG overlay montage;
 ``--show-dir DIR`` puts the PNGs there instead (or alone, without NIfTI).
 """
@@ -19,7 +20,9 @@ from visionzoo.engine import USER_ERRORS, format_metrics_table, load_config, run
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("config", help="config file the checkpoint was trained with")
-    p.add_argument("checkpoint", help="checkpoint file (e.g. WORK_DIR/latest.pth or best_mean_dice_iter_N.pth)")
+    p.add_argument("checkpoint", nargs="?", default=None,
+                   help="checkpoint file (e.g. WORK_DIR/latest.pth or best_mean_dice_iter_N.pth); leave it out to "
+                        "evaluate weights named in the config (model.name=<model>.<tag> +model.pretrained=True)")
     p.add_argument("--work-dir", help="where logs go (default: work_dirs/<config name>)")
     p.add_argument("--out", help="metrics table file (.json; a .csv is written beside it)")
     p.add_argument("--save-preds", metavar="DIR", help="write per-case NIfTI label maps (and PNG overlays) here")
@@ -42,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     print("metrics table: " + ", ".join(str(f) for f in result.table_files))
     if result.nifti_dir:
         print(f"NIfTI label maps (one per case, original affine): {result.nifti_dir}")
+    if result.confusion_png:
+        print(f"confusion matrix: {result.confusion_png}")
     if result.png_dir:
         print(f"PNG overlays (BraTS: FLAIR with WT/TC/ET contours; detection: boxes, labels, scores): {result.png_dir}")
     return 0

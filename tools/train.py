@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CKPT",
                    help="resume training (optimizer, schedule, RNG, data order) from CKPT, or without CKPT from the "
                         "work dir's last_checkpoint")
-    p.add_argument("--amp", action="store_true", help="mixed precision (CUDA only)")
+    p.add_argument("--amp", action="store_true", help="mixed precision: fp16 autocast + loss scaling on CUDA, bf16 autocast on CPU")
     p.add_argument("--cfg-options", nargs="+", action=DictAction, default={}, metavar="KEY=VALUE",
                    help="override config keys, e.g. train_cfg.max_epochs=10 data_root=/data/brats")
     p.add_argument("--launcher", choices=["none", "pytorch", "slurm"], default="none",

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from mmengine.config import Config
 
 from visionzoo.engine import (
@@ -82,11 +83,23 @@ def test_missing_data_root_without_synthetic_default_is_an_error(tmp_path):
         resolve_data_root(cfg)
 
 
-def test_cuda_only_options_fail_clearly_on_cpu(tmp_path, monkeypatch):
+def test_amp_is_bf16_autocast_on_cpu(tmp_path, monkeypatch):
+    from visionzoo.engine import Bf16OptimWrapper
+
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
     cfg = load_config(TINY_CONFIG, {"data_root": str(tmp_path)})
-    with pytest.raises(SetupError, match="--amp needs a CUDA GPU"):
-        build_runner(cfg, work_dir=str(tmp_path / "work"), amp=True)
+    runner = build_runner(cfg, work_dir=str(tmp_path / "work"), amp=True)
+    assert cfg.optim_wrapper.type == "Bf16OptimWrapper"
+    wrapper = runner.build_optim_wrapper(cfg.optim_wrapper)
+    assert isinstance(wrapper, Bf16OptimWrapper)
+    net = torch.nn.Linear(4, 4)
+    with wrapper.optim_context(net):
+        assert net(torch.randn(2, 4)).dtype == torch.bfloat16
+    assert net(torch.randn(2, 4)).dtype == torch.float32
+
+
+def test_cuda_only_options_fail_clearly_on_cpu(tmp_path, monkeypatch):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
     with pytest.raises(SetupError, match="torchrun"):
         build_runner(load_config(TINY_CONFIG), work_dir=str(tmp_path / "work"), launcher="slurm")
 

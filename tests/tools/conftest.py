@@ -75,3 +75,22 @@ def trained_run_dir(shared_root: Path) -> Path:
 def trained_run(shared_root) -> Path:
     """`trained_run_dir` as a fixture."""
     return trained_run_dir(shared_root)
+
+
+TINY_CLS_CONFIG = REPO / "tests" / "tools" / "configs" / "tiny_cls.py"
+
+
+def _train_cls(out: Path) -> None:
+    from tests.tools.cls_files import make_image_folder
+
+    make_image_folder(out / "data")
+    proc = run_tool(["tools/train.py", str(TINY_CLS_CONFIG), "--work-dir", str(out / "work"),
+                     "--cfg-options", f"data_root={out / 'data'}"])
+    (out / "stdout.txt").write_text(proc.stdout + proc.stderr)
+
+
+@pytest.fixture(scope="session")
+def trained_cls_run(shared_root) -> Path:
+    """Folder with ``data`` (a 3-class ImageFolder, `tests.tools.cls_files`) and ``work``: the tiny classification
+    config trained on it for 2 epochs (EMA on), shared by the workers."""
+    return once(shared_root, "classification", _train_cls)

@@ -1,4 +1,4 @@
-"""mmengine integration: registries, BraTS and COCO data pieces, `VolumeSegmenter`, `Detector`, metrics, hooks, runners.
+"""mmengine integration: registries, BraTS / COCO / image-folder data, `VolumeSegmenter`, `Detector`, `ImageClassifier`, metrics, hooks, runners.
 
 The only package besides ``tools/`` that imports mmengine. Importing it registers every part under the
 ``visionzoo`` scope (configs set ``default_scope = "visionzoo"``) and installs the weights-only
@@ -9,8 +9,12 @@ checkpoint loader for local files.
     build_runner(cfg, work_dir="work_dirs/demo").train()
 """
 from visionzoo.data import DataFormatError
+from visionzoo.weights.checkpoint import CheckpointError
 
 from .checkpoint import CheckpointSecurityError, atomic_write, atomic_write_text, load_checkpoint_file
+from .classification import Accuracy, Bf16OptimWrapper, ImageClassifier, TimmOptimWrapperConstructor
+from .classification_data import (ClsDataPreprocessor, ImageClsDataset, cls_collate, cls_transforms, eval_input_size,
+                                  model_data_config, resolve_cls_data, trained_num_classes)
 from .coco_metric import COCO_METRIC_NAMES, CocoMetric, coco_evaluate
 from .collate import BratsDataPreprocessor, brats_collate
 from .config import UnknownConfigKeyError, check_cfg_options, config_keys, load_config
@@ -27,13 +31,13 @@ from .models import SlidingWindow, VolumeSegmenter
 from .predictions import SavePredictionsHook, save_case_outputs
 from .report import format_metrics_table, metrics_table, save_metrics_table
 from .rng import capture_rng_state, preserved_rng, restore_rng_state
-from .runner import VisionzooRunner, build_runner, resolve_data_root
+from .runner import VisionzooRunner, build_runner, resolve_data_root, task_wrapper
 from .samplers import ResumableSampler
 from .testing import TestResult, run_test
 from .visualize import overlay_montage, save_overlay_png
 
-USER_ERRORS = (UnknownConfigKeyError, CheckpointSecurityError, DataFormatError, SetupError, FileNotFoundError,
-               NotADirectoryError, FileExistsError)
+USER_ERRORS = (UnknownConfigKeyError, CheckpointSecurityError, CheckpointError, DataFormatError, SetupError,
+               FileNotFoundError, NotADirectoryError, FileExistsError)
 """Exceptions the tools report as one ``error:`` line (bad paths, config keys, data, checkpoints) instead of a traceback."""
 
 __all__ = [
@@ -47,5 +51,8 @@ __all__ = [
     "atomic_write", "atomic_write_text", "load_checkpoint_file", "CheckpointSecurityError",
     "init_distributed", "configure_threads", "SetupError", "overlay_montage", "save_overlay_png", "USER_ERRORS",
     "Detector", "CocoDetDataset", "DetectionDataPreprocessor", "detection_collate", "pad_images", "resolve_coco_data_root",
+    "ImageClassifier", "Accuracy", "TimmOptimWrapperConstructor", "Bf16OptimWrapper", "ImageClsDataset",
+    "ClsDataPreprocessor", "cls_collate", "cls_transforms", "resolve_cls_data", "task_wrapper", "eval_input_size",
+    "model_data_config", "trained_num_classes",
     "CocoMetric", "COCO_METRIC_NAMES", "coco_evaluate", "SaveDetectionsHook", "draw_detections", "save_detections_png",
 ]

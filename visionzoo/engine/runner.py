@@ -21,13 +21,14 @@ from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 from .checkpoint import atomic_write
+from .classification_data import resolve_cls_data
 from .detection_data import resolve_coco_data_root
 from .distributed import SetupError, configure_threads, init_distributed, local_world_size
 from .hooks import ResumeStateHook
 from .registry import RUNNERS
 from .synthetic import ensure_synthetic_brats, synthetic_banner
 
-__all__ = ["VisionzooRunner", "build_runner", "BRATS_DATASET_TYPES", "resolve_data_root"]
+__all__ = ["VisionzooRunner", "build_runner", "BRATS_DATASET_TYPES", "resolve_data_root", "task_wrapper"]
 
 BRATS_DATASET_TYPES = ("BratsSegDataset",)
 """Dataset types that receive the config's top-level ``data_root`` and ``fold`` when their dict omits them."""
@@ -40,8 +41,8 @@ class VisionzooRunner(Runner):
     """mmengine ``Runner`` that writes checkpoints atomically and always carries `ResumeStateHook`.
 
     A config's ``model`` may be a `visionzoo.create_model` dict (``dict(name="swin_unetr", ...)``, no
-    ``type``): it then becomes the ``net`` of the config's ``detector`` (default type ``Detector``) if it has one,
-    else of its ``segmenter`` (default ``VolumeSegmenter``).
+    ``type``): it then becomes the ``net`` of the config's task wrapper: ``classifier`` (default type
+    ``ImageClassifier``), ``detector`` (``Detector``) or, by default, ``segmenter`` (``VolumeSegmenter``).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -51,15 +52,30 @@ class VisionzooRunner(Runner):
 
     def build_model(self, model: Any):
         if isinstance(model, dict) and "type" not in model:
-            key, default = ("detector", "Detector") if self.cfg.get("detector") else ("segmenter", "VolumeSegmenter")
-            segmenter = dict(self.cfg.get(key) or {})
-            segmenter.setdefault("type", default)
-            model = dict(segmenter, net=dict(model))
+            key, default = task_wrapper(self.cfg)
+            wrapper = dict(self.cfg.get(key) or {})
+            wrapper.setdefault("type", default)
+            model = dict(wrapper, net=dict(model))
         return super().build_model(model)
 
     def load_checkpoint(self, filename: str, map_location: Any = "cpu", strict: bool = True,
                         revise_keys: list | None = None) -> dict:
-        """mmengine's loader, strict by default (missing or unexpected weights are an error listing them)."""
+        """mmengine's loader for our training checkpoints, strict by default (mismatches are an error listing them).
+
+        Any other file (a bare network state dict, safetensors, an official release in its publisher's layout)
+        goes through visionzoo's converters into the wrapped network, as ``create_model(checkpoint_path=)`` does.
+        """
+        if "://" not in str(filename):
+            from visionzoo.weights.checkpoint import is_training_checkpoint, load_checkpoint, read_checkpoint
+
+            raw, _ = read_checkpoint(filename)
+            model = self.model.module if hasattr(self.model, "module") else self.model
+            if not is_training_checkpoint(raw) and isinstance(getattr(model, "net", None), torch.nn.Module):
+                load_checkpoint(model.net, filename)
+                self.logger.info(f"loaded the network weights of {filename} (converted to {type(model.net).__name__})")
+                checkpoint = {"meta": {}, "state_dict": model.state_dict()}
+                self.call_hook("after_load_checkpoint", checkpoint=checkpoint)  # e.g. EMAHook copies the weights
+                return checkpoint
         revise_keys = [(r"^module\.", "")] if revise_keys is None else revise_keys
         return super().load_checkpoint(filename, map_location=map_location, strict=strict, revise_keys=revise_keys)
 
@@ -70,6 +86,14 @@ class VisionzooRunner(Runner):
             return super().save_checkpoint(out_dir, filename, *args, **kwargs)
         with atomic_write(osp.join(out_dir, filename)) as tmp:
             super().save_checkpoint(str(tmp.parent), tmp.name, *args, **kwargs)
+
+
+_TASK_WRAPPERS = (("classifier", "ImageClassifier"), ("detector", "Detector"), ("segmenter", "VolumeSegmenter"))
+
+
+def task_wrapper(cfg: Config) -> tuple[str, str]:
+    """(config key, default mmengine model type) of the task a config trains: classifier, detector or segmenter."""
+    return next(((k, t) for k, t in _TASK_WRAPPERS if cfg.get(k) is not None), _TASK_WRAPPERS[-1])
 
 
 def _datasets(cfg: Config):
@@ -106,11 +130,13 @@ def resolve_data_root(cfg: Config, rank: int = 0) -> str | None:
 
 
 def _use_amp(cfg: Config) -> None:
-    if not torch.cuda.is_available():
-        raise SetupError("--amp needs a CUDA GPU (mmengine's AmpOptimWrapper uses torch.cuda.amp); train in fp32 on CPU.")
+    """fp16 autocast with dynamic loss scaling on CUDA (mmengine's AmpOptimWrapper); bf16 autocast on CPU."""
     wrapper = cfg.optim_wrapper
-    wrapper.type = "AmpOptimWrapper"
-    wrapper.setdefault("loss_scale", "dynamic")
+    if torch.cuda.is_available():
+        wrapper.type = "AmpOptimWrapper"
+        wrapper.setdefault("loss_scale", "dynamic")
+    else:
+        wrapper.type = "Bf16OptimWrapper"
 
 
 def build_runner(
@@ -152,7 +178,7 @@ def build_runner(
         wrapper_cfg = dict(cfg.get("model_wrapper_cfg") or {"type": "MMDistributedDataParallel", "broadcast_buffers": False})
         wrapper_cfg.setdefault("device_ids", None)  # mmengine would pass [LOCAL_RANK], a CUDA device
         cfg.model_wrapper_cfg = wrapper_cfg
-    banner = resolve_data_root(cfg, rank) or resolve_coco_data_root(cfg, rank)
+    banner = resolve_data_root(cfg, rank) or resolve_coco_data_root(cfg, rank) or resolve_cls_data(cfg, rank)
 
     runner = VisionzooRunner.from_cfg(cfg)
     runner.logger.info(f"torch threads per process: {threads} ({why}); rank {rank} of {world_size}")

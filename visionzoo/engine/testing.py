@@ -7,6 +7,8 @@ from pathlib import Path
 
 from mmengine.config import Config
 
+from .classification import Accuracy
+from .confusion import save_confusion_matrix_png
 from .metrics import BratsMetric
 from .report import save_metrics_table
 from .runner import build_runner
@@ -23,19 +25,30 @@ class TestResult:
     per_case: list[dict] = field(default_factory=list)
     nifti_dir: Path | None = None
     png_dir: Path | None = None
+    confusion_png: Path | None = None
 
 
-def run_test(cfg: Config, checkpoint: str | Path, *, work_dir: str | None = None, out: str | Path | None = None,
+def run_test(cfg: Config, checkpoint: str | Path | None, *, work_dir: str | None = None, out: str | Path | None = None,
              save_preds: str | Path | None = None, show_dir: str | Path | None = None) -> TestResult:
     """Load `checkpoint` (weights only, strict) and run the test loop of `cfg`.
+
+    `checkpoint` None evaluates the weights the config's model dict names itself (``pretrained=True`` on a
+    ``name.tag``, or ``checkpoint_path=``), e.g. published ImageNet weights.
 
     The metrics table goes to `out` (.json and .csv) or ``work_dir/test_metrics.{json,csv}``;
     `save_preds` receives one label NIfTI per case (plus PNG overlays unless `show_dir` takes them).
     """
-    checkpoint = Path(checkpoint)
-    if not checkpoint.is_file():
-        raise FileNotFoundError(f"checkpoint {str(checkpoint)!r} does not exist.")
-    cfg.load_from = str(checkpoint)
+    if checkpoint is None:
+        model_cfg = cfg.get("model") or {}
+        if not (model_cfg.get("pretrained") or model_cfg.get("checkpoint_path")):
+            raise FileNotFoundError(
+                "no checkpoint to evaluate: pass CHECKPOINT, or name published weights with --cfg-options "
+                "model.name=<model>.<tag> +model.pretrained=True (or +model.checkpoint_path=FILE).")
+    else:
+        checkpoint = Path(checkpoint)
+        if not checkpoint.is_file():
+            raise FileNotFoundError(f"checkpoint {str(checkpoint)!r} does not exist.")
+    cfg.load_from = str(checkpoint) if checkpoint is not None else None
     cfg.resume = False
     nifti_dir = Path(save_preds) if save_preds else None
     png_dir = Path(show_dir) if show_dir else nifti_dir
@@ -50,8 +63,20 @@ def run_test(cfg: Config, checkpoint: str | Path, *, work_dir: str | None = None
         cfg.custom_hooks = [*(cfg.get("custom_hooks") or []), hook]
     runner = build_runner(cfg, work_dir=work_dir)
     metrics = runner.test()
-    brats = [m for m in runner.test_evaluator.metrics if isinstance(m, BratsMetric)]
+    evaluators = runner.test_evaluator.metrics
+    brats = [m for m in evaluators if isinstance(m, BratsMetric)]
+    accuracy = [m for m in evaluators if isinstance(m, Accuracy) and m.confusion is not None]
     per_case = brats[0].per_case if brats else []
     target = Path(out) if out else Path(osp.join(runner.work_dir, "test_metrics.json"))
-    files = save_metrics_table(metrics, target, extra={"checkpoint": str(checkpoint), "per_case": per_case})
-    return TestResult(dict(metrics), files, per_case, nifti_dir, png_dir)
+    weights = str(checkpoint) if checkpoint is not None else str(cfg.model.get("checkpoint_path") or cfg.model.get("name"))
+    extra: dict = {"checkpoint": weights, "per_case": per_case}
+    confusion_png = None
+    if accuracy:
+        acc = accuracy[0]
+        classes = list((acc.dataset_meta or {}).get("classes") or range(acc.confusion.shape[0]))
+        extra.update(per_class_accuracy=acc.per_class, confusion_matrix=acc.confusion.tolist(),
+                     classes=[str(c) for c in classes])
+        confusion_png = save_confusion_matrix_png(acc.confusion, classes,
+                                                  target.with_name(target.stem + "_confusion.png"))
+    files = save_metrics_table(metrics, target, extra=extra)
+    return TestResult(dict(metrics), files, per_case, nifti_dir, png_dir, confusion_png)
