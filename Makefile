@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # Tests run one pytest-xdist worker per core, each with a single torch thread.
 WORKERS ?= 2
 
-.PHONY: install test demo bench clean
+.PHONY: install test demo demo-cls bench clean
 
 install: $(STAMP)
 
@@ -20,7 +20,10 @@ test: install
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -n $(WORKERS) --dist loadgroup -q tests
 
 demo: install
-	$(PY) tools/demo.py
+	$(PY) tools/demo.py brats
+
+demo-cls: install
+	$(PY) tools/demo.py digits
 
 bench: install
 	$(PY) tools/benchmark.py vit_small_patch16_224 --compare timm --batch-size 8
