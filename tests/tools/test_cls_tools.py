@@ -154,3 +154,22 @@ def test_trained_classifier_exports_and_onnxruntime_reproduces_test_tool(tmp_pat
     for (_, label), pred in zip(val.samples, logits.argmax(1)):
         confusion[label][int(pred)] += 1
     assert confusion == expected
+
+
+def test_resumed_classification_run_ends_bit_identical(tmp_path, trained_cls_run):
+    """One epoch, then --resume to the second: the weights, EMA and optimizer state equal the uninterrupted run's."""
+    work, data = tmp_path / "work", trained_cls_run / "data"
+    train = load_tool("train")
+    assert train.main([str(TINY_CLS_CONFIG), "--work-dir", str(work), "--cfg-options", f"data_root={data}",
+                       "train_cfg.max_epochs=1"]) == 0
+    assert train.main([str(TINY_CLS_CONFIG), "--work-dir", str(work), "--resume", "--cfg-options",
+                       f"data_root={data}"]) == 0
+    resumed = torch.load(work / "latest.pth", weights_only=False)
+    straight = torch.load(trained_cls_run / "work" / "latest.pth", weights_only=False)
+    assert resumed["meta"]["iter"] == straight["meta"]["iter"] == 8
+    for key in ("state_dict", "ema_state_dict"):
+        assert resumed[key].keys() == straight[key].keys()
+        for name, value in straight[key].items():
+            assert torch.equal(resumed[key][name], value), f"{key}.{name}"
+    for a, b in zip(resumed["optimizer"]["state"].values(), straight["optimizer"]["state"].values()):
+        assert all(torch.equal(a[k], b[k]) for k in b)
