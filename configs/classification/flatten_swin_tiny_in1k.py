@@ -13,21 +13,8 @@
 # Schedule: the cosine runs over epochs 20-300 here, while timm's (t_initial = 300 epochs, no warm-up prefix)
 # spans 0-300 with the first 20 overwritten by the warm-up: at most 6.2% of the peak lr apart (near epoch 110).
 #   python tools/train.py configs/classification/flatten_swin_tiny_in1k.py --launcher pytorch --cfg-options data_root=/data/imagenet
-_base_ = ["../_base_/datasets/imagenet.py", "../_base_/schedules/imagenet_adamw_cosine_300e.py",
-          "../_base_/classification_runtime.py"]
+_base_ = ["../_base_/recipes/swin_300e.py"]
 
 model = dict(name="flatten_swin_tiny", num_classes=1000, drop_path_rate=0.2)
-classifier = dict(mixup=dict(mixup_alpha=0.8, cutmix_alpha=1.0, prob=1.0, switch_prob=0.5, mode="batch",
-                             label_smoothing=0.1))
-
-train_dataloader = dict(batch_size=128)  # per GPU; 8 GPUs = 1024, the batch lr 1e-3 is set for
 val_dataloader = dict(dataset=dict(pipeline=dict(crop_pct=0.875, crop_mode="squash")))
 test_dataloader = val_dataloader
-
-optim_wrapper = dict(optimizer=dict(lr=1e-3, weight_decay=0.05), clip_grad=dict(max_norm=5.0))
-param_scheduler = [  # per iteration: 1e-6 -> 1e-3 over 20 epochs, cosine to 1e-5 at epoch 300
-    dict(type="LinearLR", start_factor=1e-3, end_factor=1.0, begin=0, end=20, by_epoch=True, convert_to_iter_based=True),
-    dict(type="CosineAnnealingLR", T_max=280, eta_min=1e-5, begin=20, end=300, by_epoch=True,
-         convert_to_iter_based=True),
-]
-train_cfg = dict(max_epochs=300)

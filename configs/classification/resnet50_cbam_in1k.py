@@ -13,21 +13,6 @@
 # configs/_base_/schedules/imagenet_sgd_step_90e.py (and /work/shared/REFERENCES.md) train 90 epochs with decays at
 # 30 and 60; the official script, the released checkpoint and so the figure above use the 100-epoch run used here.
 #   python tools/train.py configs/classification/resnet50_cbam_in1k.py --launcher pytorch --cfg-options data_root=/data/imagenet
-_base_ = ["../_base_/datasets/imagenet.py", "../_base_/schedules/imagenet_sgd_step_90e.py",
-          "../_base_/classification_runtime.py"]
+_base_ = ["../_base_/recipes/resnet_sgd_100e.py"]
 
 model = dict(name="resnet50_cbam", num_classes=1000)
-classifier = dict(mixup=None, label_smoothing=0.0)
-
-train_dataloader = dict(
-    batch_size=32,  # per GPU; 8 GPUs = 256, the batch lr 0.1 is set for (BatchNorm statistics over 32, as the script)
-    drop_last=False,  # torch's default in train_imagenet.py; no Mixup pairs needed
-    # exactly RandomResizedCrop(224, bilinear) + flip 0.5 + ToTensor + Normalize (color_jitter=None adds no ColorJitter;
-    # input_size, mean and std come from the model's pretrained_cfg)
-    dataset=dict(pipeline=dict(_delete_=True, type="ClsTransforms", mode="train", interpolation="bilinear",
-                               auto_augment=None, color_jitter=None, re_prob=0.0)),
-)
-
-optim_wrapper = dict(optimizer=dict(type="SGD", lr=0.1, momentum=0.9, weight_decay=1e-4, nesterov=False))
-param_scheduler = [dict(type="MultiStepLR", milestones=[30, 60, 90], gamma=0.1, by_epoch=True)]
-train_cfg = dict(max_epochs=100)

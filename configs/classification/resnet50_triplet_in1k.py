@@ -11,21 +11,8 @@
 # configs/_base_/schedules/imagenet_sgd_step_90e.py trains 90 epochs (decays at 30, 60); the official script trains
 # 100, as here. On 8 GPUs use batch_size=32 (same total batch and lr; BatchNorm then sees 32 images per GPU).
 #   python tools/train.py configs/classification/resnet50_triplet_in1k.py --cfg-options data_root=/data/imagenet
-_base_ = ["../_base_/datasets/imagenet.py", "../_base_/schedules/imagenet_sgd_step_90e.py",
-          "../_base_/classification_runtime.py"]
+_base_ = ["../_base_/recipes/resnet_sgd_100e.py"]
 
 model = dict(name="resnet50_triplet", num_classes=1000)
-classifier = dict(mixup=None, label_smoothing=0.0)
-
-train_dataloader = dict(
-    batch_size=256,  # the official script's single GPU holds the whole batch of 256 (lr 0.1 is for 256 in total)
-    drop_last=False,  # torch's default in train_imagenet.py; no Mixup pairs needed
-    # exactly RandomResizedCrop(224, bilinear) + flip 0.5 + ToTensor + Normalize (color_jitter=None adds no ColorJitter;
-    # input_size, mean and std come from the model's pretrained_cfg)
-    dataset=dict(pipeline=dict(_delete_=True, type="ClsTransforms", mode="train", interpolation="bilinear",
-                               auto_augment=None, color_jitter=None, re_prob=0.0)),
-)
-
-optim_wrapper = dict(optimizer=dict(type="SGD", lr=0.1, momentum=0.9, weight_decay=1e-4, nesterov=False))
-param_scheduler = [dict(type="MultiStepLR", milestones=[30, 60, 90], gamma=0.1, by_epoch=True)]
-train_cfg = dict(max_epochs=100)
+# the official script's single GPU holds the whole batch of 256 (lr 0.1 is for 256 in total)
+train_dataloader = dict(batch_size=256)

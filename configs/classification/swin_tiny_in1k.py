@@ -6,16 +6,6 @@
 #   python tools/train.py configs/classification/swin_tiny_in1k.py --cfg-options data_root=/data/imagenet
 #   python tools/test.py configs/classification/swin_tiny_in1k.py CKPT --cfg-options data_root=/data/imagenet
 # Published weights: --cfg-options model.name=swin_tiny_patch4_window7_224.ms_in1k +model.pretrained=True
-_base_ = ["../_base_/datasets/imagenet.py", "../_base_/schedules/imagenet_adamw_cosine_300e.py",
-          "../_base_/classification_runtime.py"]
+_base_ = ["../_base_/recipes/swin_300e.py"]
 
 model = dict(name="swin_tiny_patch4_window7_224", num_classes=1000, drop_path_rate=0.2)
-classifier = dict(mixup=dict(mixup_alpha=0.8, cutmix_alpha=1.0, prob=1.0, switch_prob=0.5, mode="batch",
-                             label_smoothing=0.1))
-
-optim_wrapper = dict(optimizer=dict(lr=1e-3), clip_grad=dict(max_norm=5.0))
-param_scheduler = [
-    dict(type="LinearLR", start_factor=1e-3, end_factor=1.0, begin=0, end=20, by_epoch=True, convert_to_iter_based=True),
-    dict(type="CosineAnnealingLR", T_max=280, eta_min=1e-5, begin=20, end=300, by_epoch=True,
-         convert_to_iter_based=True),
-]

@@ -21,20 +21,7 @@
 # (1e-3 at epoch 5); the cosine then runs over epochs 6-300, where timm's spans 0-300 with the first 5 overwritten
 # by the warm-up: the two differ by at most 1.8% of the peak lr.
 #   python tools/train.py configs/classification/twins_svt_small_in1k.py --launcher pytorch --cfg-options data_root=/data/imagenet
-_base_ = ["../_base_/datasets/imagenet.py", "../_base_/schedules/imagenet_adamw_cosine_300e.py",
-          "../_base_/classification_runtime.py"]
+_base_ = ["../_base_/recipes/deit_300e.py"]
 
 model = dict(name="twins_svt_small", num_classes=1000, drop_path_rate=0.2)
-classifier = dict(mixup=dict(mixup_alpha=0.8, cutmix_alpha=1.0, prob=1.0, switch_prob=0.5, mode="batch",
-                             label_smoothing=0.1))
-
-train_dataloader = dict(batch_size=128)  # per GPU; 8 GPUs = 1024, the batch lr 1e-3 is set for
-val_dataloader = dict(dataset=dict(pipeline=dict(crop_pct=0.875)))
-test_dataloader = val_dataloader
-
-optim_wrapper = dict(optimizer=dict(lr=1e-3, weight_decay=0.05), clip_grad=dict(max_norm=5.0))
-param_scheduler = [  # per epoch (see the header): 1e-6 + e x (1e-3 - 1e-6) / 5 for epochs e = 0-5, then cosine to 1e-5
-    dict(type="LinearLR", start_factor=1e-3, end_factor=1.0, begin=0, end=6, by_epoch=True),
-    dict(type="CosineAnnealingLR", T_max=294, eta_min=1e-5, begin=6, end=300, by_epoch=True),
-]
-train_cfg = dict(max_epochs=300)
+optim_wrapper = dict(clip_grad=dict(max_norm=5.0))  # Twins main.py's default

@@ -23,22 +23,10 @@
 # The default vit_small_patch16_224 weights (augreg) use mean/std 0.5; DeiT normalises with ImageNet's mean/std, so
 # both pipelines set them here.
 #   python tools/train.py configs/classification/vit_small_deit_in1k.py --launcher pytorch --cfg-options data_root=/data/imagenet
-_base_ = ["../_base_/datasets/imagenet.py", "../_base_/schedules/imagenet_adamw_cosine_300e.py",
-          "../_base_/classification_runtime.py"]
+_base_ = ["../_base_/recipes/deit_300e.py"]
 
 model = dict(name="vit_small_patch16_224", num_classes=1000, drop_path_rate=0.1)
-classifier = dict(mixup=dict(mixup_alpha=0.8, cutmix_alpha=1.0, prob=1.0, switch_prob=0.5, mode="batch",
-                             label_smoothing=0.1))
-
 _mean, _std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # timm IMAGENET_DEFAULT_MEAN / STD
-# DeiT's per-GPU batch: 256 x 4 GPUs = 1024 (lr 1e-3 is for that total; scale it linearly for another total)
-train_dataloader = dict(batch_size=256, dataset=dict(pipeline=dict(mean=_mean, std=_std)))
-val_dataloader = dict(dataset=dict(pipeline=dict(crop_pct=0.875, mean=_mean, std=_std)))
+train_dataloader = dict(batch_size=256, dataset=dict(pipeline=dict(mean=_mean, std=_std)))  # 256 x 4 GPUs = 1024
+val_dataloader = dict(dataset=dict(pipeline=dict(mean=_mean, std=_std)))
 test_dataloader = val_dataloader
-
-optim_wrapper = dict(optimizer=dict(lr=1e-3, weight_decay=0.05))
-param_scheduler = [  # per epoch (see the header): 1e-6 + e x (1e-3 - 1e-6) / 5 for epochs e = 0-5, then cosine to 1e-5
-    dict(type="LinearLR", start_factor=1e-3, end_factor=1.0, begin=0, end=6, by_epoch=True),
-    dict(type="CosineAnnealingLR", T_max=294, eta_min=1e-5, begin=6, end=300, by_epoch=True),
-]
-train_cfg = dict(max_epochs=300)
