@@ -25,7 +25,6 @@ import os
 import platform
 import re
 import sys
-import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -38,7 +37,8 @@ import visionzoo as vz
 from visionzoo.benchmarking import count_gmacs, count_params, run_benchmark
 from visionzoo.registry import get_pretrained_cfg, is_model, model_family, split_model_name_tag
 from visionzoo.weights import WeightEntry
-from visionzoo.weights.entry import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from visionzoo.constants import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from visionzoo.utils import atomic_write_text
 
 REPO = Path(__file__).resolve().parents[1]
 CARDS_DIR = REPO / "model_cards"
@@ -68,22 +68,6 @@ def _rel(path: Path) -> str:
         return str(path.resolve().relative_to(REPO))
     except ValueError:
         return str(path)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file in the same folder and ``os.replace``, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
-        raise
 
 
 def _size_text(spatial: Iterable[int]) -> str:
@@ -286,7 +270,7 @@ def save_measurements(path: Path, models: dict[str, dict]) -> None:
         "schema": SCHEMA,
         "models": models,
     }
-    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def machine_description() -> str:
@@ -808,7 +792,7 @@ def main(argv: list[str] | None = None) -> int:
     for file, text in rendered.items():
         path = args.out_dir / file
         if not path.exists() or path.read_text(encoding="utf-8") != text:
-            write_text_atomic(path, text)
+            atomic_write_text(path, text)
             print(f"wrote {_rel(path)}")
     return 0
 

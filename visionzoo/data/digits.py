@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ..utils.files import atomic_write
 
 __all__ = ["DIGITS_MARKER", "write_digits_folder"]
 
@@ -102,29 +102,23 @@ def write_digits_folder(out: str | os.PathLike, size: int = 32, val_fraction: fl
         "train_per_class": _counts(target[train_idx]), "val_per_class": _counts(target[val_idx]), **params,
     }
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()  # (not mkdtemp: its 0700 mode would stick to the finished folder)
     try:
-        for split, idx in (("train", train_idx), ("val", val_idx)):
-            for k in range(10):
-                (tmp / split / str(k)).mkdir(parents=True)
-            for i in sorted(int(v) for v in idx):
-                img = Image.fromarray(images[i])
-                if size != 8:
-                    img = img.resize((int(size), int(size)), Image.Resampling.BICUBIC)
-                img.save(tmp / split / str(int(target[i])) / f"{i}.png")
-        (tmp / DIGITS_MARKER).write_text(json.dumps({"params": params, "counts": counts}, indent=1))
-        if out.is_dir():
-            out.rmdir()  # an empty folder (checked above); a non-empty one means a concurrent writer finished
-        os.replace(tmp, out)
+        with atomic_write(out) as tmp:  # the whole folder appears at once, or not at all
+            tmp.mkdir()  # (not mkdtemp: its 0700 mode would stick to the finished folder)
+            for split, idx in (("train", train_idx), ("val", val_idx)):
+                for k in range(10):
+                    (tmp / split / str(k)).mkdir(parents=True)
+                for i in sorted(int(v) for v in idx):
+                    img = Image.fromarray(images[i])
+                    if size != 8:
+                        img = img.resize((int(size), int(size)), Image.Resampling.BICUBIC)
+                    img.save(tmp / split / str(int(target[i])) / f"{i}.png")
+            (tmp / DIGITS_MARKER).write_text(json.dumps({"params": params, "counts": counts}, indent=1))
+            if out.is_dir():
+                out.rmdir()  # an empty folder (checked above); a non-empty one means a concurrent writer finished
     except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
         done = _existing(out, params) if out.exists() else None
         if done is not None:  # another process finished the same folder first
             return done
-        raise
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
         raise
     return {**counts, "out": str(out), "written": True}

@@ -1,7 +1,7 @@
 """Reading checkpoint files safely and loading them strictly, with errors that say what is wrong.
 
-Pickles are read with ``torch.load(weights_only=True)``: a file that would need to run code to load
-is refused, never executed. Safetensors files are read as such.
+Pickles are read with `visionzoo.utils.safe_torch_load` (``torch.load(weights_only=True)``, plain numpy
+values allowed): a file that would need to run code to load is refused, never executed. Safetensors files are read as such.
 
 What ``tools/train.py`` writes loads here too. Its checkpoints are mmengine's: ``{"meta": {...},
 "state_dict": {...}, "optimizer": ..., "message_hub": ..., ...}``, where ``state_dict`` is the engine
@@ -29,9 +29,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
 import torch.nn as nn
 from torch import Tensor
+
+from ..utils.files import UnsafeCheckpointError, safe_torch_load
 
 __all__ = [
     "CheckpointError",
@@ -95,14 +96,10 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
         except (SafetensorError, OSError, ValueError) as e:
             raise CheckpointError(f"{path} is not a readable safetensors file ({e}); it may be truncated or corrupt") from e
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = safe_torch_load(path, map_location="cpu")
+    except UnsafeCheckpointError as e:
+        raise CheckpointError(str(e)) from e
     except pickle.UnpicklingError as e:
-        if "Weights only load failed" in str(e) or "Unsupported global" in str(e):
-            raise CheckpointError(
-                f"refusing to load {path}: it contains Python objects that would run code when unpickled, "
-                "which visionzoo never does. If you trust the file, re-save only its tensors "
-                "(torch.save(model.state_dict(), ...)) or convert it with tools/convert_checkpoint.py."
-            ) from e
         raise CheckpointError(f"{path} is not a PyTorch checkpoint or is corrupt ({e})") from e
     except Exception as e:  # the unpickler raises many types (EOFError, IndexError, RuntimeError...) on garbage
         raise CheckpointError(f"{path} is not a PyTorch checkpoint or is truncated/corrupt ({type(e).__name__}: {e})") from e

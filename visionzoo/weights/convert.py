@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..utils.files import atomic_write
 from .checkpoint import COVERS_METADATA_KEY, load_state_dict_strict, prepare_state_dict, read_checkpoint
 from .hub import sha256_file
 
@@ -67,13 +68,8 @@ def convert_checkpoint(
         out_meta[COVERS_METADATA_KEY] = ",".join(covers)
     if kwargs:
         out_meta["model_kwargs"] = json.dumps(kwargs, sort_keys=True, default=str)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_write(dst) as tmp:
         save_file(tensors, str(tmp), metadata=out_meta)
-        os.replace(tmp, dst)
-    finally:
-        tmp.unlink(missing_ok=True)
     _logger.info("converted %s (%s layout) -> %s (%d tensors)", src, used, dst, len(tensors))
     return out_meta
 

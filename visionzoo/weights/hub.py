@@ -38,6 +38,7 @@ from pathlib import Path, PurePosixPath
 
 from tqdm.auto import tqdm
 
+from ..utils.files import atomic_write, publish_file
 from .checkpoint import CheckpointError
 from .entry import WeightEntry, unsafe_member_name
 
@@ -152,8 +153,7 @@ def download_url(
                 f"sha256 mismatch for {url}: expected {sha256}, got {actual}. The file was deleted; "
                 "the download was corrupted or the published file changed."
             )
-    os.replace(part, dest)
-    return dest
+    return publish_file(part, dest)
 
 
 def _content_range_start(header: str | None) -> int | None:
@@ -238,18 +238,11 @@ def extract_archive_member(archive: str | os.PathLike, member: str, dest: str | 
                 f"refusing to extract {info.filename!r} from {archive}: an absolute path or '..' could write outside "
                 "the cache. The archive is not a genuine release; delete it and check where it came from."
             )
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
         try:
-            with os.fdopen(fd, "wb") as out, zf.open(info) as src:
+            with atomic_write(dest) as tmp, open(tmp, "wb") as out, zf.open(info) as src:
                 shutil.copyfileobj(src, out, _CHUNK)
-            os.replace(tmp, dest)
         except zipfile.BadZipFile as e:  # CRC mismatch while reading
-            Path(tmp).unlink(missing_ok=True)
             raise CheckpointError(f"{info.filename} in {archive} is corrupt ({e})") from e
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
     return dest
 
 

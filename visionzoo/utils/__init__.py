@@ -1,0 +1,26 @@
+"""Neutral helpers at the bottom of the layering (importable from everywhere, importing nothing of visionzoo above)."""
+from .files import (
+    SAFE_GLOBALS,
+    UnsafeCheckpointError,
+    atomic_symlink,
+    atomic_write,
+    atomic_write_bytes,
+    atomic_write_text,
+    is_temp_path,
+    publish_file,
+    safe_torch_load,
+    temp_path_for,
+)
+
+__all__ = [
+    "SAFE_GLOBALS",
+    "UnsafeCheckpointError",
+    "atomic_symlink",
+    "atomic_write",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "is_temp_path",
+    "publish_file",
+    "safe_torch_load",
+    "temp_path_for",
+]
