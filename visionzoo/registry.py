@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import torch.nn as nn
@@ -24,6 +24,7 @@ __all__ = [
     "list_pretrained",
     "get_pretrained_cfg",
     "get_arch_cfg",
+    "get_tiny_cfg",
     "split_model_name_tag",
     "is_model",
     "model_family",
@@ -35,13 +36,25 @@ _ENTRYPOINTS: dict[str, Callable[..., nn.Module]] = {}
 _ARCH_CFGS: dict[str, dict[str, Any]] = {}
 _FAMILIES: dict[str, str] = {}
 _WEIGHTS: dict[str, dict[str, WeightEntry]] = {}
+_TINY: dict[str, dict[str, Any]] = {}
+TINY_INPUT_SIZE = (3, 64, 64)
 
 
-def register_model(fn: Callable[..., nn.Module] | None = None, **arch_cfg: Any):
+def register_model(
+    fn: Callable[..., nn.Module] | None = None,
+    *,
+    tiny: Mapping[str, Any] | None = None,
+    tiny_input_size: tuple[int, ...] = TINY_INPUT_SIZE,
+    **arch_cfg: Any,
+):
     """Register an architecture function under its own name.
 
     Use bare (``@register_model``) or with architecture defaults that every weight tag inherits
     (``@register_model(first_conv="patch_embed.proj", classifier="head")``).
+
+    `tiny`: the constructor overrides that make a seconds-fast version of the model for tests (fewer and
+    narrower blocks), with `tiny_input_size` (C, *spatial) an input it takes. Generic tests (ONNX export,
+    state-dict round trip, the timm interface) build every registered model this way (`get_tiny_cfg`).
     """
 
     def _register(f: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
@@ -51,9 +64,20 @@ def register_model(fn: Callable[..., nn.Module] | None = None, **arch_cfg: Any):
         _ENTRYPOINTS[name] = f
         _ARCH_CFGS[name] = dict(arch_cfg)
         _FAMILIES[name] = f.__module__.rsplit(".", 1)[-1]
+        if tiny is not None:
+            _TINY[name] = {"kwargs": dict(tiny), "input_size": tuple(tiny_input_size)}
         return f
 
     return _register(fn) if fn is not None else _register
+
+
+def get_tiny_cfg(name: str) -> dict[str, Any]:
+    """``{"kwargs": ..., "input_size": ...}``: how to build a seconds-fast version of a registered model, and its input."""
+    arch = _require_arch(split_model_name_tag(name)[0])
+    if arch not in _TINY:
+        raise KeyError(f"{arch} declares no tiny configuration: pass tiny=dict(...) to its @register_model")
+    cfg = _TINY[arch]
+    return {"kwargs": dict(cfg["kwargs"]), "input_size": cfg["input_size"]}
 
 
 def register_weights(model_name: str, tag: str, entry: WeightEntry) -> None:

@@ -26,7 +26,6 @@ TINY = {
     "agent": (dict(depths=(1, 1, 1, 1)), (3, 64, 64)),
     "agent_deit": (dict(depth=2), (3, 64, 64)),  # sub-family entry: the DeiT-based agent models have no stages
     "pvt": (dict(depths=(1, 1, 1, 1), embed_dims=(16, 32, 48, 64), num_heads=(1, 2, 3, 4)), (3, 64, 64)),
-    "twins": (dict(depths=(1, 1, 1, 1), embed_dims=(16, 32, 48, 64), num_heads=(1, 2, 3, 4)), (3, 64, 64)),
     "detr": (dict(backbone_kwargs=dict(layers=(1, 1, 1, 1)), hidden_dim=32, nheads=2, enc_layers=1, dec_layers=2,
                   dim_feedforward=64, num_queries=5), (3, 64, 64)),
 }
@@ -34,6 +33,9 @@ TINY = {
 
 def _tiny(name: str):
     family = vz.registry.model_family(name)
+    if name in vz.registry._TINY:
+        cfg = vz.registry.get_tiny_cfg(name)
+        return vz.create_model(name, **cfg["kwargs"]), torch.randn(1, *cfg["input_size"])
     # a sub-family entry (agent_deit within the agent family) wins over the family's
     sub = [k for k in TINY if k != family and k.startswith(family + "_") and name.startswith(k + "_")]
     kwargs, size = TINY[sub[0]] if sub else TINY[family]

@@ -12,15 +12,18 @@ Any input size runs: the PEG follows the grid, LSA pads to whole groups, and siz
 32 are zero-padded at each patch embedding (timm drops the remainder there; the official code needs multiples
 of 224 / 7 groups). ``attn``/``attn_stages`` replace the mixers per stage as in `visionzoo.backbones.pvt`.
 Checkpoints of the official release (Meituan-AutoML/Twins ``gvt.py``: ``pcpvt_*_v0``, ``alt_gvt_*``) and timm
-(the same names) load through `visionzoo.weights.converters.twins`.
+(the same names) load through the converter at the end of this module, which also registers the published
+weights.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any, Callable
 
 import torch.nn as nn
+from torch import Tensor
 
 from ..layers import (
     PatchEmbed,
@@ -31,8 +34,10 @@ from ..layers import (
     to_ntuple,
 )
 from ..layers.attention.registry import AttnCfg
-from ..registry import register_model
-from ..weights.entry import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from ..constants import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from ..registry import register_model, register_weights
+from ..weights import WeightEntry
+from ..weights.converters import StateDict, register_converter, register_detector
 from .features import FeatureInfo
 from .pvt import PvtStage, PyramidBackbone, per_stage_values, stage_drop_path_rates
 
@@ -135,6 +140,7 @@ _TWINS_CFG = dict(
     interpolation="bicubic",
     fixed_input_size=False,
     paper="https://arxiv.org/abs/2104.13840",
+    tiny=dict(depths=(1, 1, 1, 1), embed_dims=(16, 32, 48, 64), num_heads=(1, 2, 3, 4)),
 )
 
 
@@ -182,3 +188,90 @@ def twins_svt_base(**kwargs: Any) -> Twins:
 def twins_svt_large(**kwargs: Any) -> Twins:
     """Twins-SVT-L: dims 128-256-512-1024, depths 2-2-18-2, heads 4-8-16-32 (99.2 M params)."""
     return _svt((128, 256, 512, 1024), (4, 8, 16, 32), (2, 2, 18, 2), kwargs)
+
+
+# --- published weights ---------------------------------------------------------------------------------
+# The official Meituan-AutoML/Twins ImageNet-1k releases, as republished by timm on the Hugging Face Hub.
+# Top-1 is the publisher's figure (Meituan-AutoML/Twins README, "Image Classification", 224^2). The original
+# files are Google Drive sharing pages (recorded in ``notes``; download by hand and pass ``checkpoint_path=``,
+# same names as timm). Apache-2.0 licence; no sha256 is published.
+_PAPER = (
+    "Twins: Revisiting the Design of Spatial Attention in Vision Transformers (Chu et al., NeurIPS 2021), "
+    "https://arxiv.org/abs/2104.13840"
+)
+_CODE = "https://github.com/Meituan-AutoML/Twins"
+_DRIVE = "https://drive.google.com/file/d/{}/view?usp=sharing"
+
+
+def _twins_weights(arch: str, official_name: str, top1: float, drive_id: str) -> None:
+    register_weights(
+        arch,
+        "in1k",
+        WeightEntry(
+            source="timm",
+            hf_hub_id=f"timm/{arch}.in1k",
+            hf_filename="model.safetensors",
+            license="apache-2.0",
+            paper=_PAPER,
+            official_code=_CODE,
+            metrics={"imagenet_top1": top1},
+            crop_pct=0.9,
+            notes=f"official release {official_name}.pth: {_DRIVE.format(drive_id)} (a sharing page)",
+        ),
+    )
+
+
+_twins_weights("twins_pcpvt_small", "pcpvt_small", 81.2, "1TWIx_8M-4y6UOKtbCgm1v-UVQ-_lYe6X")
+_twins_weights("twins_pcpvt_base", "pcpvt_base", 82.7, "1BsD3ZRivvPsHoZB1AX-tbirFLtCln8ky")
+_twins_weights("twins_pcpvt_large", "pcpvt_large", 83.1, "17xZXOWEcSGs0quBmMEkBYCxjPRYH-L45")
+_twins_weights("twins_svt_small", "alt_gvt_small", 81.7, "131SVOphM_-SaBytf4kWjo3ony5hpOt4S")
+_twins_weights("twins_svt_base", "alt_gvt_base", 83.2, "1s83To8xgDWY6Ad8VBP3Nx9gqY709rrGu")
+_twins_weights("twins_svt_large", "alt_gvt_large", 83.7, "1um39wxIaicmOquP2fr_SiZdxNCUou8w-")
+
+
+# --- checkpoint converters -----------------------------------------------------------------------------
+# The official ``CPVTV2``/``ALTGVT`` classes and timm's ``Twins`` share one layout (the official classes delete
+# the inherited ``pos_embeds``/``cls_token``). Key mapping, official/timm -> visionzoo:
+#
+#   ``patch_embeds.0.{proj,norm}.*``            ``patch_embed.{proj,norm}.*``
+#   ``patch_embeds.{i}.{proj,norm}.*`` (i > 0)  ``stages.{i}.downsample.{proj,norm}.*``
+#   ``blocks.{i}.{j}.*``                        ``stages.{i}.blocks.{j}.*`` (``norm1``, ``attn.{q,kv,sr,norm,proj}``
+#                                               for GSA, ``attn.{qkv,proj}`` for LSA, ``norm2``, ``mlp.{fc1,fc2}``)
+#   ``pos_block.{i}.proj.0.*`` (PEG)            ``stages.{i}.peg.proj.*``
+#   ``norm.*``, ``head.*``                      unchanged
+#
+# A Twins-SVT checkpoint (LSA ``attn.qkv`` weights) offered to a PCPVT model, or the reverse, is rejected naming
+# those keys; other variant mismatches are listed by the strict loader.
+_RULES = (
+    (re.compile(r"^patch_embeds\.0\."), lambda m: "patch_embed."),
+    (re.compile(r"^patch_embeds\.(\d+)\."), lambda m: f"stages.{m.group(1)}.downsample."),
+    (re.compile(r"^blocks\.(\d+)\.(\d+)\."), lambda m: f"stages.{m.group(1)}.blocks.{m.group(2)}."),
+    (re.compile(r"^pos_block\.(\d+)\.proj\.0\."), lambda m: f"stages.{m.group(1)}.peg.proj."),
+)
+
+
+def _twins_key(key: str) -> str:
+    for pattern, repl in _RULES:
+        new, count = pattern.subn(repl, key)
+        if count:
+            return new
+    return key
+
+
+@register_converter(Twins, "meituan", "timm")
+def convert_twins(state_dict: Mapping[str, Tensor], model: nn.Module) -> StateDict:
+    """Official Twins / timm Twins -> visionzoo (see the mapping above)."""
+    out = {_twins_key(k): v for k, v in state_dict.items()}
+    lsa_keys = sorted(k for k in out if k.endswith(".attn.qkv.weight"))
+    model_lsa = any(k.endswith(".attn.qkv.weight") for k in model.state_dict())
+    if bool(lsa_keys) != model_lsa:
+        have = f"a Twins-SVT (alt_gvt) checkpoint, LSA keys {lsa_keys[:3]}" if lsa_keys else "a Twins-PCPVT checkpoint"
+        want = "twins_svt_*" if lsa_keys else "twins_pcpvt_*"
+        raise ValueError(f"this is {have}, but the model {'has' if model_lsa else 'has no'} LSA blocks: build one of {want}")
+    return out
+
+
+@register_detector(Twins)
+def detect_twins_layout(state_dict: Mapping[str, Tensor]) -> str:
+    """"timm" for the official/timm layout (``patch_embeds.*``), else "visionzoo"."""
+    return "timm" if any(k.startswith("patch_embeds.") for k in state_dict) else "visionzoo"

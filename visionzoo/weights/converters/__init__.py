@@ -1,66 +1,108 @@
-"""Converters from official checkpoint layouts to visionzoo's, one explicit function per (family, source).
+"""The converter registry: one explicit function per (model class, publisher layout), found along the model's MRO.
 
-A converter takes the unwrapped state dict of one publisher's release and returns one in the model's
-own layout; loading stays strict afterwards. Each family registers a detector that recognises which
-layout a state dict is in, so ``checkpoint_path=`` needs no flag for the publishers we know.
+A converter takes the unwrapped state dict of one publisher's release and returns one in the model's own
+layout; loading stays strict afterwards. A model family declares its converters beside its entrypoints
+(`visionzoo/backbones/<family>.py`, `visionzoo/models/<family>.py`), keyed by the model class::
 
-Some releases hold only part of a model (a self-supervised encoder): their converter is registered
-with `covers`, the model state-dict prefixes the layout provides. Loading such weights is strict on
-those prefixes and leaves the rest freshly initialised, saying so in the log (`covered_prefixes`).
+    @register_converter(SwinTransformer, "microsoft")
+    def convert_microsoft_swin(state_dict, model): ...
+
+    register_detector(SwinTransformer, detect_swin_layout)   # which layout a state dict is in
+
+Lookups walk ``type(model).__mro__``: a model built from a subclass, or a variant that is an instance of
+its base family's class (a FLatten-Swin is a `SwinTransformer`), uses the base family's converters unless
+a more specific class registers the same source. So ``checkpoint_path=`` needs no flag for the publishers
+we know, and no converter dispatches on ``isinstance``.
+
+Some releases hold only part of a model (a self-supervised encoder): their converter is registered with
+`covers`, the model state-dict prefixes the layout provides. Loading such weights is strict on those
+prefixes and leaves the rest freshly initialised, saying so in the log (`covered_prefixes`).
+
+This module is machinery only: it imports no model code, and no model family is named here.
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import NamedTuple
 
 import torch.nn as nn
 from torch import Tensor
 
 __all__ = [
+    "StateDict",
+    "Converter",
     "register_converter",
     "register_detector",
     "convert_state_dict",
     "converters_for",
     "covered_prefixes",
     "detect_source",
-    "model_family_of",
 ]
 
 StateDict = dict[str, Tensor]
 Converter = Callable[[Mapping[str, Tensor], nn.Module], StateDict]
+Detector = Callable[[Mapping[str, Tensor]], str]
+OWN_LAYOUT = "visionzoo"
+"""The source name of a state dict already in the model's own layout (no conversion)."""
 
-_CONVERTERS: dict[str, dict[str, Converter]] = {}
-_DETECTORS: dict[str, Callable[[Mapping[str, Tensor]], str]] = {}
-_COVERS: dict[tuple[str, str], tuple[str, ...]] = {}
+
+class _Registered(NamedTuple):
+    fn: Converter
+    covers: tuple[str, ...]
 
 
-def register_converter(family: str, source: str, covers: tuple[str, ...] = ()) -> Callable[[Converter], Converter]:
-    """Decorator: `fn(state_dict, model) -> state_dict` converts `source`'s layout for models of `family`.
+_CONVERTERS: dict[type | str, dict[str, _Registered]] = {}
+_DETECTORS: dict[type | str, Detector] = {}
+
+
+def register_converter(owner: type[nn.Module] | str, *sources: str, covers: tuple[str, ...] = ()) -> Callable[[Converter], Converter]:
+    """Decorator: `fn(state_dict, model) -> state_dict` converts each of `sources`' layouts for instances of `owner`.
 
     `covers`: model state-dict prefixes the layout provides when it holds only part of the model
-    (e.g. ``("encoder.",)``); empty means the whole model.
+    (e.g. ``("encoder.",)``); empty means the whole model. Registering one (owner, source) twice with another
+    function is an error; the same function again is a no-op (a module imported under two names).
     """
+    if not sources:
+        raise TypeError("register_converter() needs at least one source name, e.g. register_converter(Model, 'timm')")
 
     def wrap(fn: Converter) -> Converter:
-        _CONVERTERS.setdefault(family, {})[source] = fn
-        if covers:
-            _COVERS[(family, source)] = tuple(covers)
+        table = _CONVERTERS.setdefault(owner, {})
+        for source in sources:
+            known = table.get(source)
+            if known is not None and known.fn is not fn and known.fn.__qualname__ != fn.__qualname__:
+                raise RuntimeError(f"a {source!r} converter is registered twice for {_name(owner)}")
+            table[source] = _Registered(fn, tuple(covers))
         return fn
 
     return wrap
 
 
-def register_detector(family: str, fn: Callable[[Mapping[str, Tensor]], str]) -> None:
-    """`fn(state_dict) -> source` tells which publisher's layout a state dict of this family is in."""
-    _DETECTORS[family] = fn
+def register_detector(owner: type[nn.Module] | str, fn: Detector | None = None) -> Detector | Callable[[Detector], Detector]:
+    """`fn(state_dict) -> source` tells which publisher's layout a state dict for `owner` models is in (OWN_LAYOUT: ours).
+
+    Call it with the function, or use it as a decorator: ``@register_detector(SwinTransformer)``.
+    """
+    if fn is None:
+        return lambda f: register_detector(owner, f)
+    _DETECTORS[owner] = fn
+    return fn
 
 
-def converters_for(family: str) -> dict[str, Converter]:
-    """The sources a family can convert from."""
-    return dict(_CONVERTERS.get(family, {}))
+def _name(owner: type | str) -> str:
+    return owner if isinstance(owner, str) else f"{owner.__module__}.{owner.__qualname__}"
 
 
-def model_family_of(model: nn.Module) -> str:
-    """Family of a model: from its registered architecture name, else from its defining module."""
+def _owners(model: nn.Module | type) -> list[type | str]:
+    """Registry keys that apply to `model`, most specific first: its classes along the MRO, then its legacy family."""
+    cls = model if isinstance(model, type) else type(model)
+    owners: list[type | str] = list(cls.__mro__)
+    if not isinstance(model, type):
+        owners.append(_legacy_family(model))
+    return owners
+
+
+def _legacy_family(model: nn.Module) -> str:
+    # transitional: families not yet moved into their model modules register under their module name
     from ...registry import is_model, model_family
 
     arch = getattr(model, "pretrained_cfg", {}).get("architecture")
@@ -69,33 +111,53 @@ def model_family_of(model: nn.Module) -> str:
     return type(model).__module__.rsplit(".", 1)[-1]
 
 
+def _find(model: nn.Module | type, source: str) -> _Registered | None:
+    for owner in _owners(model):
+        found = _CONVERTERS.get(owner, {}).get(source)
+        if found is not None:
+            return found
+    return None
+
+
+def converters_for(model: nn.Module | type) -> dict[str, Converter]:
+    """The sources a model (or model class) can convert from, each with the most specific converter."""
+    out: dict[str, Converter] = {}
+    for owner in reversed(_owners(model)):
+        out.update({source: reg.fn for source, reg in _CONVERTERS.get(owner, {}).items()})
+    return out
+
+
 def detect_source(model: nn.Module, state_dict: Mapping[str, Tensor]) -> str:
-    """The publisher layout `state_dict` is in, for models of `model`'s family ("visionzoo" if ours)."""
-    detect = _DETECTORS.get(model_family_of(model))
-    return detect(state_dict) if detect else "visionzoo"
+    """The publisher layout `state_dict` is in, by the most specific detector for `model` (OWN_LAYOUT if none)."""
+    for owner in _owners(model):
+        detect = _DETECTORS.get(owner)
+        if detect is not None:
+            return detect(state_dict)
+    return OWN_LAYOUT
 
 
 def covered_prefixes(model: nn.Module, source: str) -> tuple[str, ...]:
     """Model state-dict prefixes that `source`'s layout provides; ``()`` when it holds the whole model."""
-    return _COVERS.get((model_family_of(model), source), ())
+    found = _find(model, source)
+    return found.covers if found is not None else ()
 
 
 def convert_state_dict(model: nn.Module, state_dict: Mapping[str, Tensor], source: str | None = None) -> StateDict:
     """Convert `state_dict` from `source`'s layout (detected if None) to `model`'s."""
-    family = model_family_of(model)
-    available = _CONVERTERS.get(family, {})
     if source is None:
         source = detect_source(model, state_dict)
-    if source == "visionzoo":
+    if source == OWN_LAYOUT:
         return dict(state_dict)
-    if source not in available:
-        known = ", ".join(sorted(available)) or "none"
+    found = _find(model, source)
+    if found is None:
+        known = ", ".join(sorted(converters_for(model))) or "none"
+        family = type(model).__module__.rsplit(".", 1)[-1]  # the module that defines the model class
         raise ValueError(f"no converter from {source!r} checkpoints for {family} models (known sources: {known})")
-    return available[source](state_dict, model)
+    return found.fn(state_dict, model)
 
 
 from . import resnet, swin, swin_unetr, unetr, vit  # noqa: E402,F401  (register the built-in converters)
-from . import pvt, twins  # noqa: E402,F401
+from . import pvt  # noqa: E402,F401
 from . import biformer  # noqa: E402,F401
 from . import detr  # noqa: E402,F401
 from . import agent, flatten  # noqa: E402,F401
