@@ -161,3 +161,161 @@ def test_train_mode_uses_the_set_criterion_for_detr():
     loss = bm._random_target_loss(model(torch.randn(2, 3, 64, 64)))
     out = model(torch.randn(2, 3, 64, 64))
     assert loss(out).ndim == 0 and loss(out) > 0  # a matched set loss over every decoder layer
+
+
+# --- the training-pipeline benchmark (visionzoo.benchmarking_train): command lines and per-iteration times --------
+def _flags(args: list[str]) -> dict[str, list[str]]:
+    """``["--a", "1", "2", "-j", "0", "--b"]`` -> ``{"--a": ["1", "2"], "-j": ["0"], "--b": []}``."""
+    out: dict[str, list[str]] = {}
+    key = None
+    for a in args:
+        if a.startswith("-") and not a.lstrip("-").replace(".", "").isdigit():
+            key = a
+            out[key] = []
+        else:
+            out[key].append(a)
+    return out
+
+
+def _resolved_recipe(name: str, data: Path, batch_size: int = 8):
+    from visionzoo.benchmarking_train import benchmark_overrides
+    from visionzoo.engine import load_config, resolve_cls_data
+
+    cfg = benchmark_overrides(load_config(REPO / "configs" / "classification" / name), data, batch_size)
+    cfg.work_dir = str(data / "work")
+    resolve_cls_data(cfg)
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def texture_folder(tmp_path_factory):
+    from visionzoo.benchmarking_train import prepare_train_split, write_texture_folder
+
+    root = tmp_path_factory.mktemp("bench")
+    src = write_texture_folder(root / "src", num_classes=3, per_class=2, size=(40, 48))
+    data, n_classes = prepare_train_split(src, root / "data", 4)  # 4 links, round-robin over the 3 classes
+    assert n_classes == 3 and len(list((data / "train").rglob("*.jpg"))) == 4
+    return data
+
+
+def test_timm_train_args_match_the_deit_recipe(texture_folder):
+    from visionzoo.benchmarking_train import timm_train_args, timm_train_command
+
+    cfg = _resolved_recipe("vit_small_deit_in1k.py", texture_folder)
+    args = timm_train_args(cfg, "visionzoo_vit_small_patch16_224", batch_size=8, data_root=texture_folder,
+                           output="/tmp/out", num_classes=3)
+    f = _flags(args)
+    expected = {
+        "--model": ["visionzoo_vit_small_patch16_224"], "--num-classes": ["3"], "--device": ["cpu"],
+        "--no-prefetcher": [], "-j": ["0"], "-b": ["8"], "--epochs": ["1"], "--log-interval": ["1"],
+        "--val-split": [""], "--drop-path": ["0.1"], "--input-size": ["3", "224", "224"],
+        "--mean": ["0.485", "0.456", "0.406"], "--std": ["0.229", "0.224", "0.225"],
+        "--train-interpolation": ["bicubic"], "--aa": ["rand-m9-mstd0.5-inc1"], "--color-jitter": ["0.4"],
+        "--reprob": ["0.25"], "--remode": ["pixel"], "--recount": ["1"], "--mixup": ["0.8"], "--cutmix": ["1.0"],
+        "--mixup-prob": ["1.0"], "--mixup-switch-prob": ["0.5"], "--mixup-mode": ["batch"], "--smoothing": ["0.1"],
+        "--opt": ["adamw"], "--lr": ["0.001"], "--weight-decay": ["0.05"], "--opt-betas": ["0.9", "0.999"],
+        "--opt-eps": ["1e-08"],
+    }
+    assert {k: f.get(k) for k in expected} == expected
+    assert "--clip-grad" not in f and "--model-kwargs" not in f
+    cmd = timm_train_command("/x/train.py", args, "vit_small_patch16_224", python="py")
+    assert cmd[:8] == ["py", "-m", "visionzoo.benchmarking_train", "timm", "--script", "/x/train.py", "--register",
+                       "vit_small_patch16_224"] and cmd[8] == "--" and cmd[9:] == args
+
+
+def test_timm_train_args_follow_each_recipe(texture_folder):
+    from visionzoo.benchmarking_train import timm_train_args
+
+    def flags(recipe: str) -> dict[str, list[str]]:
+        cfg = _resolved_recipe(recipe, texture_folder)
+        return _flags(timm_train_args(cfg, "m", batch_size=8, data_root=texture_folder, output="o", num_classes=3))
+
+    swin = flags("swin_tiny_in1k.py")
+    assert swin["--clip-grad"] == ["5.0"] and swin["--clip-mode"] == ["norm"] and swin["--drop-path"] == ["0.2"]
+    cbam = flags("resnet50_cbam_in1k.py")  # the CBAM paper's recipe: SGD, crop + flip only, plain cross-entropy
+    assert (cbam["--opt"], cbam["--momentum"], cbam["--lr"], cbam["--weight-decay"]) == (["momentum"], ["0.9"], ["0.1"], ["0.0001"])
+    assert cbam["--smoothing"] == ["0.0"] and cbam["--reprob"] == ["0.0"] and cbam["--color-jitter"] == ["0.0"]
+    assert cbam["--train-interpolation"] == ["bilinear"] and "--aa" not in cbam and "--mixup" not in cbam
+    assert "--drop-path" not in cbam
+
+
+def test_timm_launcher_registers_our_model_in_timm():
+    import timm
+    from timm.models import _registry
+
+    from visionzoo.benchmarking_train import _register_visionzoo_in_timm
+
+    name = _register_visionzoo_in_timm("resnet18_cbam")
+    try:
+        assert name == "visionzoo_resnet18_cbam" and timm.is_model(name)
+        model = timm.create_model(name, num_classes=3, drop_rate=0.0, in_chans=3, layers=(1, 1, 1, 1))
+        assert type(model) is type(vz.create_model("resnet18_cbam", num_classes=3, layers=(1, 1, 1, 1)))
+    finally:
+        _registry._clear_model_entries(name)
+        _registry._model_entrypoints.pop(name, None)
+
+
+def test_parse_timm_log_reads_per_iteration_times():
+    from visionzoo.benchmarking_train import parse_timm_log
+
+    text = "\n".join([
+        "Model visionzoo_biformer_tiny created, param count:13150000",
+        'VZBENCH {"transform": "Compose()", "threads": 2}',
+        "Train: 0 [   0/3 ( 33%)]  Loss: 2.36 (2.36)  Time: 14.895s,    0.27/s  (14.895s,    0.27/s)  LR: 1.000e-05  Data: 0.227 (0.227)",
+        "Train: 0 [   1/3 ( 67%)]  Loss: 2.47 (2.42)  Time: 6.427s,    0.62/s  (10.661s,    0.38/s)  LR: 1.000e-05  Data: 0.211 (0.219)",
+    ])
+    r = parse_timm_log(text)
+    assert r["times"] == [14.895, 6.427] and r["data_times"] == [0.227, 0.211]
+    assert (r["params"], r["threads"], r["transform"]) == (13150000, 2, "Compose()")
+
+
+def test_our_pipeline_runner_gives_per_iteration_times(texture_folder, tmp_path):
+    """Two iterations of the tiny classification config through build_runner: one time and data time per iteration."""
+    from visionzoo.benchmarking_train import run_ours
+
+    config = REPO / "tests" / "tools" / "configs" / "tiny_cls.py"
+    r = run_ours(config, texture_folder, batch_size=2, work_dir=tmp_path / "work")
+    assert len(r["times"]) == len(r["data_times"]) == 2
+    assert all(t > 0 for t in r["times"]) and all(0 <= d <= t for d, t in zip(r["data_times"], r["times"]))
+    assert r["params"] > 0 and "RandomResizedCropAndInterpolation" in r["transform"]
+
+
+_FAKE_TIMM_TRAIN = '''
+import argparse, pathlib, sys
+p = argparse.ArgumentParser()
+p.add_argument("--data-dir"); p.add_argument("-b", type=int); p.add_argument("--model")
+a, _ = p.parse_known_args()
+n = len(list(pathlib.Path(a.data_dir, "train").rglob("*.jpg"))) // a.b
+print(f"Model {a.model} created, param count:1234", file=sys.stderr)
+for i in range(n):
+    print(f"Train: 0 [{i:>4d}/{n} (100%)]  Loss: 1.0 (1.0)  Time: 0.500s, 4.00/s  (0.500s, 4.00/s)  LR: 1e-3  "
+          f"Data: 0.050 (0.050)", file=sys.stderr)
+'''
+
+
+def test_train_comparison_alternates_sides_and_reports_a_table(texture_folder, tmp_path):
+    """The orchestration end to end with a stand-in for timm's train.py (it prints timm's log lines, times nothing)."""
+    from visionzoo.benchmarking_train import format_train_table, run_train_comparison
+
+    script = tmp_path / "train.py"
+    script.write_text(_FAKE_TIMM_TRAIN)
+    r = run_train_comparison("resnet18_cbam", timm_script=script, config=REPO / "tests/tools/configs/tiny_cls.py",
+                             data=texture_folder, batch_size=2, threads=1, iters=1, warmup=1, rounds=1,
+                             keep_dir=tmp_path / "keep", verbose=False)
+    assert list(r["sides"]) == ["ours", "timm:visionzoo"] and r["timm_args"][r["timm_args"].index("--model") + 1] == \
+        "visionzoo_resnet18_cbam"
+    fake = r["sides"]["timm:visionzoo"]
+    assert fake["images_per_s"] == pytest.approx(4.0) and fake["data_share"] == pytest.approx(0.1)
+    assert fake["iters_timed"] == r["sides"]["ours"]["iters_timed"] == 1 and fake["params"] == 1234
+    assert r["sides"]["ours"]["threads"] == [1] and (tmp_path / "keep" / "ours_round1.log").is_file()
+    table = format_train_table(r)
+    assert "ratio ours/this" in table and "timm train.py, our model" in table
+
+
+def test_cli_training_pipeline_needs_train_mode_and_the_script():
+    cli = load_tool("benchmark")
+    for argv in (["vit_small_patch16_224", "--compare", "timm-train", "--timm-train-script", "x.py"],
+                 ["vit_small_patch16_224", "--mode", "train", "--compare", "timm-train"],
+                 ["vit_small_patch16_224", "--mode", "train", "--iters", "2", "--set", "depth=1"]):
+        with pytest.raises(SystemExit):
+            cli.main(argv)

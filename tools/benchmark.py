@@ -4,6 +4,13 @@
     .venv/bin/python tools/benchmark.py vit_tiny_patch16_224 --set depth=2 --ref-set depth=2 --json out.json
     .venv/bin/python tools/benchmark.py agent_deit_tiny flatten_pvt_v2_b0 vit_tiny_patch16_224 \
         --img-size 224,448,896,1344 --batch-size 1 --threads 2 --plot scaling.png
+    .venv/bin/python tools/benchmark.py biformer_tiny --mode train --compare timm-train \
+        --timm-train-script /tmp/timm_train/train.py --batch-size 8 --threads 2 --iters 10 --max-load 1.3
+
+With ``--mode train`` plus any of ``--data``, ``--config``, ``--iters`` or ``--compare timm-train``, the whole
+classification training pipeline is timed instead of the model alone (`visionzoo.benchmarking_train`): the
+recipe through our runner, and with ``--compare timm-train`` timm's own train.py (its path given, never
+vendored) with the same data, batch, augmentation, optimizer and threads, alternating runs.
 
 A thin wrapper over `visionzoo.benchmarking.run_benchmark`; ``--set key=value`` values are Python literals
 (``ast.literal_eval``) or plain strings. Several models or a comma-separated list of (square) sizes run a
@@ -15,12 +22,15 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import os
 import sys
 from typing import Any
 
 import numpy as np
 
 from visionzoo.benchmarking import REFERENCES, format_scaling_table, run_benchmark, run_scaling
+
+TIMM_TRAIN = "timm-train"
 
 
 def parse_value(text: str) -> Any:
@@ -46,7 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("model", nargs="+", help="registered visionzoo model name(s), e.g. vit_small_patch16_224")
     known = ", ".join(sorted(REFERENCES))
-    p.add_argument("--compare", default=None, help=f"reference library to compare against ({known})")
+    p.add_argument("--compare", default=None,
+                   help=f"reference library to compare against ({known}); with --mode train also {TIMM_TRAIN} "
+                        "(timm's train.py on the whole training pipeline)")
     p.add_argument("--ref-name", default=None, help="reference model name (default: the same name)")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--img-size", nargs="+", default=None, metavar="N",
@@ -62,10 +74,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--compile", action="store_true", help="wrap both models with torch.compile")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for the run")
-    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--warmup", type=int, default=None, help="untimed steps (default 2; training pipeline: 3 iterations)")
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", default=None, metavar="PATH", help="also write the result dict as JSON")
+    g = p.add_argument_group("training pipeline (--mode train with --data/--config/--iters/--compare timm-train)")
+    g.add_argument("--data", default=None, metavar="DIR",
+                   help="ImageFolder (DIR/train/<class>/* or DIR/<class>/*); default: generated texture JPEGs")
+    g.add_argument("--config", default=None, help="training recipe (default: the configs/classification one for MODEL)")
+    g.add_argument("--timm-train-script", default=None, metavar="PATH", help="timm's train.py (for --compare timm-train)")
+    g.add_argument("--timm-model", choices=("visionzoo", "timm", "both"), default="visionzoo",
+                   help="the network timm's train.py trains: ours registered in timm (default), timm's own class, or both")
+    g.add_argument("--iters", type=int, default=None, help="timed iterations per run (default 10)")
+    g.add_argument("--rounds", type=int, default=2, help="alternating rounds (ours, timm, ours, timm, ...)")
+    g.add_argument("--max-load", type=float, default=None,
+                   help="before each run, wait until the 1-minute load average is below this (10 min of waiting "
+                        "in all, then runs start regardless; each run's load is reported)")
+    g.add_argument("--keep-dir", default=None, metavar="DIR", help="keep the data, logs and per-run JSON here")
     p.add_argument("--set", dest="model_kwargs", action="append", default=[], metavar="KEY=VALUE",
                    help="model constructor argument for our model (repeatable)")
     p.add_argument("--ref-set", dest="ref_kwargs", action="append", default=[], metavar="KEY=VALUE",
@@ -76,6 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    pipeline = args.compare == TIMM_TRAIN or any(v is not None for v in (args.data, args.config, args.iters))
+    if pipeline:
+        return _train_pipeline(args, parser)
+    args.warmup = 2 if args.warmup is None else args.warmup
     sweep = args.img_size is not None and len(args.img_size) == 1 and "," in args.img_size[0]
     try:
         sizes = [int(v) for v in args.img_size[0].split(",")] if sweep else [int(v) for v in args.img_size or []]
@@ -113,6 +142,38 @@ def main(argv: list[str] | None = None) -> int:
         overlap=args.overlap,
         sw_batch_size=args.sw_batch_size,
     )
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=2)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _train_pipeline(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if args.mode != "train":
+        parser.error("--data, --config, --iters and --compare timm-train time the training pipeline: add --mode train")
+    if len(args.model) != 1:
+        parser.error("the training pipeline benchmark takes one model")
+    if args.compare not in (None, TIMM_TRAIN):
+        parser.error(f"the training pipeline compares against {TIMM_TRAIN} only, got --compare {args.compare}")
+    if (args.compare == TIMM_TRAIN) != (args.timm_train_script is not None):
+        parser.error("--compare timm-train and --timm-train-script PATH (timm's train.py) go together")
+    if args.device != "cpu" or args.img_size or args.model_kwargs or args.ref_kwargs or args.compile or args.channels_last:
+        parser.error("the training pipeline runs the recipe as it is on CPU: no --device, --img-size, --set, --ref-set, "
+                     "--compile or --channels-last (use --config)")
+    from visionzoo.benchmarking_train import run_train_comparison
+
+    impls = ("visionzoo", "timm") if args.timm_model == "both" else (args.timm_model,)
+    try:
+        result = run_train_comparison(
+            args.model[0], timm_script=args.timm_train_script, config=args.config, data=args.data,
+            batch_size=args.batch_size, threads=args.threads or os.cpu_count() or 1, iters=args.iters or 10,
+            warmup=3 if args.warmup is None else args.warmup, rounds=args.rounds, model_impls=impls,
+            max_load=args.max_load, keep_dir=args.keep_dir,
+        )
+    except (FileNotFoundError, ValueError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=2)

@@ -146,3 +146,21 @@ def test_train_augmentation_is_a_function_of_the_draw_seed(folder):
     a, b, c = data[(1, 7)]["inputs"], data[(1, 7)]["inputs"], data[(1, 8)]["inputs"]
     assert torch.equal(a, b) and not torch.equal(a, c)
     assert torch.equal(torch.get_rng_state(), state)  # the global stream (dropout, init) is untouched
+
+
+def test_randaugment_posterize_keeping_zero_bits_gives_black_not_an_error():
+    """RandAugment inc1 at magnitude 10 keeps 0 bits; Pillow 13 raises for that, our pipeline gives timm's black image."""
+    from PIL import Image
+    from timm.data.auto_augment import AugmentOp
+
+    from visionzoo.engine.classification_data import cls_transforms, posterize_zero_bits_safe
+
+    pipeline = cls_transforms(mode="train", input_size=(3, 32, 32), auto_augment="rand-m9-mstd0.5-inc1")
+    ops = [op for t in pipeline.transforms for op in getattr(t, "ops", [])]
+    posterize = [op for op in ops if isinstance(op, AugmentOp) and op.name == "PosterizeIncreasing"]
+    assert posterize and all(op.aug_fn is posterize_zero_bits_safe for op in posterize)
+    op = posterize[0]
+    op.prob, op.magnitude, op.magnitude_std = 1.0, 10, 0.0
+    img = Image.fromarray(np.full((8, 8, 3), 200, np.uint8))
+    assert np.asarray(op(img)).max() == 0
+    assert np.asarray(posterize_zero_bits_safe(img, 1)).max() == 128 and posterize_zero_bits_safe(img, 8) is img

@@ -41,12 +41,49 @@ _DATA_CONFIG_KEYS = ("input_size", "interpolation", "mean", "std", "crop_pct", "
 
 @TRANSFORMS.register_module(name="ClsTransforms")
 def cls_transforms(mode: str = "val", **kwargs: Any) -> Callable:
-    """timm's train (``mode="train"``) or eval pipeline; keywords are `timm.data.create_transform`'s own."""
+    """timm's train (``mode="train"``) or eval pipeline; keywords are `timm.data.create_transform`'s own.
+
+    RandAugment / AutoAugment posterize ops get `posterize_zero_bits_safe` (see there).
+    """
     from timm.data import create_transform
 
     if mode not in ("train", "val"):
         raise ValueError(f"ClsTransforms mode must be 'train' or 'val', got {mode!r}.")
-    return create_transform(is_training=mode == "train", **kwargs)
+    return fix_timm_posterize(create_transform(is_training=mode == "train", **kwargs))
+
+
+def posterize_zero_bits_safe(img: Any, bits_to_keep: int, **_: Any) -> Any:
+    """timm's ``posterize`` op with the result it was written for when no bit is kept: a black image.
+
+    RandAugment ``inc1`` maps magnitude 10 to ``PosterizeIncreasing`` keeping 0 bits, and ``mstd0.5`` reaches
+    magnitude 10 on about 2% of draws. Pillow < 11 returned a black image for ``posterize(img, 0)``; Pillow 13
+    raises ``ValueError: bits must be between or equal to 1 and 8``, which stopped DeiT-recipe training after
+    about 1,700 images (timm 1.0.31 still calls it with 0).
+    """
+    from PIL import ImageOps
+
+    if bits_to_keep >= 8:
+        return img
+    if bits_to_keep <= 0:
+        return img.point(lambda _: 0)
+    return ImageOps.posterize(img, bits_to_keep)
+
+
+def fix_timm_posterize(transform: Any) -> Any:
+    """`transform` (a timm pipeline, changed in place) with its auto-augment posterize ops made zero-bits safe.
+
+    Only the op objects of this pipeline change; timm's module-level op table is left alone.
+    """
+    from timm.data.auto_augment import AugmentOp, posterize
+
+    for t in getattr(transform, "transforms", None) or [transform]:
+        ops = list(getattr(t, "ops", None) or [])
+        for sub_policy in getattr(t, "policy", None) or []:
+            ops += list(sub_policy) if isinstance(sub_policy, (list, tuple)) else [sub_policy]
+        for op in ops:
+            if isinstance(op, AugmentOp) and op.aug_fn is posterize:
+                op.aug_fn = posterize_zero_bits_safe
+    return transform
 
 
 @DATASETS.register_module()
