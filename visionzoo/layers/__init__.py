@@ -8,6 +8,7 @@ from timm.layers import DropPath, LayerScale, trunc_normal_
 
 from .attention import (
     ATTENTION_TYPES,
+    AttentionContext,
     MultiHeadAttention,
     SelfAttention,
     WindowAttention,
@@ -29,6 +30,7 @@ from .pos_embed import resample_abs_pos_embed
 
 __all__ = [
     "ATTENTION_TYPES",
+    "AttentionContext",
     "CBAM",
     "CONV_ATTENTION_TYPES",
     "SqueezeExcite",

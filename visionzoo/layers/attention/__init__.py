@@ -10,31 +10,38 @@ Prefix tokens (a class token) come first in ``x`` and are declared to the mixer 
 (``num_prefix_tokens``) by backbones that have them. No mixer assumes a square grid or a fixed size.
 
 Backbones build their mixer from a config, ``attn=dict(type="window", ...)``, through
-`build_attention`, so any registered attention can be tried in any backbone whose geometry it
-supports. Softmax attention runs through `scaled_dot_product_attention`, which switches between
-fused SDPA and explicit math (`explicit_attention()`; ONNX export and FLOP counting use the latter).
+`build_attention` with one `AttentionContext` describing the place (width, heads, reference token grid,
+prefix tokens, geometry options); each registered mixer declares what it uses, so any registered
+attention can be tried in any backbone whose geometry it supports (see `visionzoo.layers.attention.registry`).
+Softmax attention runs through `scaled_dot_product_attention`, which switches between fused SDPA and explicit math (`explicit_attention()`; ONNX export and FLOP counting use the latter).
 """
 from __future__ import annotations
 
-from typing import Any
-
-import torch.nn as nn
-
-from .registry import ATTENTION_TYPES, build_attention, drop_unused, register_attention, stage_attention_configs
+from . import registry as _registry
+from .registry import (
+    ATTENTION_TYPES,
+    AttentionContext,
+    AttentionType,
+    attention_stage_mask,
+    block_attention_configs,
+    build_attention,
+    parse_attention_config,
+    register_attention,
+    stage_attention_configs,
+)
 from .functional import explicit_attention, scaled_dot_product_attention, use_explicit_attention
-from .softmax import MultiHeadAttention, SelfAttention
-from .window import WindowAttention
+from .base import MultiHeadMixer
+from .softmax import MultiHeadAttention, SelfAttention  # registers softmax
+from .window import WindowAttention  # registers window
 from .routing import BiLevelRoutingAttention, LePESelfAttention  # registers bilevel_routing, softmax_lepe
-from .agent import AgentAttention
-from .focused_linear import FocusedLinearAttention
-from .grouped import LocallyGroupedAttention
-from .spatial_reduction import SpatialReductionAttention
+from .spatial_reduction import SpatialReductionAttention  # registers spatial_reduction
+from .grouped import LocallyGroupedAttention  # registers locally_grouped
+from .focused_linear import FocusedLinearAttention  # registers focused_linear
+from .agent import AgentAttention  # registers agent
 
 __all__ = [
-    "ATTENTION_TYPES",
-    "register_attention",
-    "build_attention",
-    "stage_attention_configs",
+    *_registry.__all__,
+    "MultiHeadMixer",
     "explicit_attention",
     "use_explicit_attention",
     "scaled_dot_product_attention",
@@ -49,20 +56,3 @@ __all__ = [
     "SpatialReductionAttention",
 ]
 
-
-def _softmax_builder(dim: int, num_heads: int, **kwargs: Any) -> nn.Module:
-    kwargs = drop_unused(kwargs, "window_size", "shift_size", "num_prefix_tokens", "input_resolution", "sr_ratio", "linear")
-    return SelfAttention(dim, num_heads, **kwargs)
-
-
-def _window_builder(dim: int, num_heads: int, num_prefix_tokens: int = 0, **kwargs: Any) -> nn.Module:
-    if num_prefix_tokens:
-        raise ValueError(
-            "window attention cannot mix prefix (class) tokens: use it in a backbone without a class token, "
-            "e.g. a ViT with class_token=False, global_pool='avg'"
-        )
-    return WindowAttention(dim, num_heads, **drop_unused(kwargs, "input_resolution", "sr_ratio", "linear"))
-
-
-register_attention("softmax", _softmax_builder)
-register_attention("window", _window_builder)

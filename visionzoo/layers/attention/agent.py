@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 import torch.nn as nn
@@ -34,9 +33,8 @@ from timm.layers import trunc_normal_
 from torch import Tensor
 
 from ..microbatch import graph_capture
-from .focused_linear import add_key_value_reduction, check_grid, reduce_key_values, reference_grid
-from .functional import scaled_dot_product_attention
-from .registry import drop_unused, register_attention
+from .base import MultiHeadMixer, check_grid, reference_grid
+from .registry import register_attention
 
 __all__ = ["AgentAttention", "resample_axis_bias"]
 
@@ -53,7 +51,7 @@ def resample_axis_bias(bias: Tensor, size: int, dim: int) -> Tensor:
     return out.reshape(*lead, size).movedim(-1, dim)
 
 
-class AgentAttention(nn.Module):
+class AgentAttention(MultiHeadMixer):
     """Agent attention token mixer: ``forward(x[B, prefix + H*W, C], (H, W)) -> [B, prefix + H*W, C]``."""
 
     def __init__(
@@ -68,42 +66,35 @@ class AgentAttention(nn.Module):
         sr_ratio: int = 1,
         split_qkv: bool = False,
         num_prefix_tokens: int = 0,
+        linear: bool = False,
     ) -> None:
         """
         Args:
             input_resolution: token grid (H, W) at the model's reference size; sizes the row/column biases.
             agent_num: number of agent tokens, a square (agents are pooled to a sqrt x sqrt grid).
-            sr_ratio: PVT spatial reduction of keys/values (1 = none); implies ``split_qkv``.
+            sr_ratio: PVT spatial reduction of keys/values (1 = none; see `visionzoo.layers.attention.base` for
+                grids smaller than the ratio); implies ``split_qkv``.
             split_qkv: separate ``q`` and ``kv`` projections (the official PVT layout) instead of a fused ``qkv``.
+            linear: PVTv2-li's 7x7 key/value pooling: not part of agent attention (an error if True).
         """
-        super().__init__()
-        if dim % num_heads:
-            raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}")
+        super().__init__(dim, num_heads, attn_drop=attn_drop, num_prefix_tokens=num_prefix_tokens)
         pool = math.isqrt(max(agent_num, 0))
         if agent_num < 1 or pool * pool != agent_num:
             raise ValueError(f"agent_num must be a perfect square (agents are pooled to a k x k grid), got {agent_num}")
+        if linear:
+            raise ValueError(
+                "agent attention has no PVTv2-li ('linear') key/value pooling: build the backbone with linear=False"
+            )
         if num_prefix_tokens and sr_ratio > 1:
             raise ValueError("agent attention with spatially reduced keys cannot take prefix (class) tokens")
-        self.dim = dim
-        self.num_heads = num_heads
-        self.head_dim = dim // num_heads
-        self.scale = self.head_dim**-0.5
         self.agent_num = agent_num
         self.pool_size = (pool, pool)
-        self.num_prefix_tokens = num_prefix_tokens
-        self.attn_drop = attn_drop
-        h, w = reference_grid(input_resolution, name="agent")
-        hk, wk = reference_grid(input_resolution, sr_ratio, name="agent")
-        self.ref_grid = (h, w)
+        h, w = self.ref_grid = reference_grid(input_resolution, "agent")
         self.split_qkv = split_qkv or sr_ratio > 1
-        if self.split_qkv:
-            self.q = nn.Linear(dim, dim, bias=qkv_bias)
-            self.kv = nn.Linear(dim, dim * 2, bias=qkv_bias)
-        else:
-            self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
-        add_key_value_reduction(self, dim, sr_ratio)
-        self.proj = nn.Linear(dim, dim)
-        self.proj_drop = nn.Dropout(proj_drop)
+        self._init_qkv("split" if self.split_qkv else "fused", bias=qkv_bias)
+        self._init_kv_reduction(sr_ratio)
+        hk, wk = self.reduced_grid(self.ref_grid)
+        self._init_proj(proj_drop)
         self.dwc = nn.Conv2d(dim, dim, kernel_size=3, padding=1, groups=dim)
         self.an_bias = nn.Parameter(torch.zeros(num_heads, agent_num, BIAS_GRID, BIAS_GRID))
         self.na_bias = nn.Parameter(torch.zeros(num_heads, agent_num, BIAS_GRID, BIAS_GRID))
@@ -138,46 +129,24 @@ class AgentAttention(nn.Module):
         bias = table + axes.reshape(1, self.num_heads, n, self.agent_num)
         return torch.cat([self.ca_bias, bias], dim=-2) if self.num_prefix_tokens else bias
 
-    def _heads(self, x: Tensor) -> Tensor:
-        b, n, _ = x.shape
-        return x.view(b, n, self.num_heads, self.head_dim).transpose(1, 2)
-
     def forward(self, x: Tensor, shape: Sequence[int]) -> Tensor:
         b, n, c = x.shape
         p = self.num_prefix_tokens
-        h, w = check_grid(x, shape, p, "agent")
-        if self.split_qkv:
-            q = self.q(x)
-            kv_tokens, kv_grid = reduce_key_values(self, x, (h, w))
-            k, v = self.kv(kv_tokens).chunk(2, dim=-1)
-        else:
-            q, k, v = self.qkv(x).chunk(3, dim=-1)
-            kv_grid = (h, w)
+        h, w = check_grid(x, shape, p, "agent attention")
+        q, k, v, kv_grid = self.qkv_tokens(x, (h, w))
         q_grid = q[:, p:].transpose(1, 2).reshape(b, c, h, w)
         agents = F.adaptive_avg_pool2d(q_grid, self.pool_size).flatten(2).transpose(1, 2)  # B, agents, C
-        q, k, v, agents = self._heads(q), self._heads(k), self._heads(v), self._heads(agents)
+        q, k, v, agents = self.split_heads(q), self.split_heads(k), self.split_heads(v), self.split_heads(agents)
 
-        dropout = self.attn_drop if self.training else 0.0
-        bias = self._agent_key_bias(kv_grid).to(q.dtype)
-        agent_v = scaled_dot_product_attention(agents, k, v, bias=bias, dropout_p=dropout, scale=self.scale)
-        bias = self._query_agent_bias((h, w)).to(q.dtype)
-        out = scaled_dot_product_attention(q, agents, agent_v, bias=bias, dropout_p=dropout, scale=self.scale)
-        out = out.transpose(1, 2).reshape(b, n, c)
+        agent_v = self.attend_heads(agents, k, v, bias=self._agent_key_bias(kv_grid).to(q.dtype))
+        out = self.attend(q, agents, agent_v, bias=self._query_agent_bias((h, w)).to(q.dtype))
 
         v = v[:, :, p:].transpose(1, 2).reshape(b, *kv_grid, c).permute(0, 3, 1, 2)  # channels-last: faster depthwise conv
         if kv_grid != (h, w):
             v = F.interpolate(v, size=(h, w), mode="bilinear", align_corners=False)
         local = self.dwc(v).flatten(2).transpose(1, 2)
         out = torch.cat([out[:, :p], out[:, p:] + local], dim=1) if p else out + local
-        return self.proj_drop(self.proj(out))
+        return self.project(out)
 
 
-def _agent_builder(dim: int, num_heads: int, **kwargs: Any) -> nn.Module:
-    """Builder for ``type="agent"``; a backbone that passes ``sr_ratio`` (PVT) gets the ``q``/``kv`` layout."""
-    kwargs.setdefault("split_qkv", "sr_ratio" in kwargs)
-    if kwargs.pop("linear", False):
-        raise ValueError("agent attention has no PVTv2-li ('linear') key/value pooling: build the backbone with linear=False")
-    return AgentAttention(dim, num_heads, **drop_unused(kwargs, "window_size", "shift_size"))
-
-
-register_attention("agent", _agent_builder)
+register_attention("agent", AgentAttention)

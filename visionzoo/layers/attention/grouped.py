@@ -10,20 +10,18 @@ those of the official Twins ``GroupAttention`` and timm's ``LocallyGroupedAttn``
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-import torch.nn as nn
 from torch import Tensor
 
 from ..helpers import all_zero, pad_end, pads_to_multiple, to_ntuple
-from .functional import scaled_dot_product_attention
-from .registry import drop_unused, register_attention
+from .base import MultiHeadMixer, check_grid
+from .registry import register_attention
 from .window import window_partition, window_reverse
 
 __all__ = ["LocallyGroupedAttention"]
 
 
-class LocallyGroupedAttention(nn.Module):
+class LocallyGroupedAttention(MultiHeadMixer):
     """LSA token mixer over a 2D grid: ``forward(x[B, H * W, C], shape=(H, W)) -> [B, H * W, C]``."""
 
     def __init__(
@@ -35,50 +33,25 @@ class LocallyGroupedAttention(nn.Module):
         attn_drop: float = 0.0,
         proj_drop: float = 0.0,
     ) -> None:
-        super().__init__()
-        if dim % num_heads:
-            raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}")
-        self.dim = dim
-        self.num_heads = num_heads
-        self.head_dim = dim // num_heads
-        self.scale = self.head_dim**-0.5
+        super().__init__(dim, num_heads, attn_drop=attn_drop)
         self.window_size = to_ntuple(window_size, 2, "window_size")
-        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
-        self.attn_drop = attn_drop
-        self.proj = nn.Linear(dim, dim)
-        self.proj_drop = nn.Dropout(proj_drop)
+        self._init_qkv("fused", bias=qkv_bias)
+        self._init_proj(proj_drop)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, num_heads={self.num_heads}, window_size={self.window_size}"
 
     def forward(self, x: Tensor, shape: Sequence[int]) -> Tensor:
         b, n, c = x.shape
-        shape = tuple(shape)
-        if len(shape) != 2 or shape[0] * shape[1] != n:
-            raise ValueError(f"LocallyGroupedAttention got {n} tokens with grid {shape}; expected a 2D grid of {n} tokens")
+        shape = check_grid(x, shape, 0, "LocallyGroupedAttention")
         pads = pads_to_multiple(shape, self.window_size)
         grid = tuple(s + p for s, p in zip(shape, pads))
         x = pad_end(x.view(b, *shape, c), pads, channels_last=True)
         windows = window_partition(x, self.window_size)  # B * nW, ws * ws, C
-        bw, nw, _ = windows.shape
-        qkv = self.qkv(windows).reshape(bw, nw, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv.unbind(0)
-        dropout = self.attn_drop if self.training else 0.0
-        out = scaled_dot_product_attention(q, k, v, dropout_p=dropout, scale=self.scale)
-        out = window_reverse(out.transpose(1, 2).reshape(bw, nw, c), self.window_size, grid)
+        out = window_reverse(self.attend(*self.qkv_heads(windows)), self.window_size, grid)
         if not all_zero(pads):
             out = out[:, : shape[0], : shape[1]]
-        out = out.reshape(b, n, c)
-        return self.proj_drop(self.proj(out))
+        return self.project(out.reshape(b, n, c))
 
 
-def _build(dim: int, num_heads: int, num_prefix_tokens: int = 0, **kwargs: Any) -> nn.Module:
-    if num_prefix_tokens:
-        raise ValueError(
-            "locally-grouped attention cannot mix prefix (class) tokens: use it in a backbone without a class token"
-        )
-    kwargs = drop_unused(kwargs, "input_resolution", "sr_ratio", "linear", "shift_size")
-    return LocallyGroupedAttention(dim, num_heads, **kwargs)
-
-
-register_attention("locally_grouped", _build)
+register_attention("locally_grouped", LocallyGroupedAttention, prefix_tokens=False)

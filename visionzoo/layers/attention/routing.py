@@ -28,7 +28,6 @@ always use gather, whose memory grows linearly with the grid and whose MACs are 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 import torch.nn as nn
@@ -36,30 +35,17 @@ from torch import Tensor
 
 from ..helpers import pad_end, pads_to_multiple
 from ..microbatch import autograd_free, graph_capture
-from .functional import scaled_dot_product_attention, use_explicit_attention
-from .registry import drop_unused, register_attention
+from .base import MultiHeadMixer, check_grid
+from .functional import use_explicit_attention
+from .registry import register_attention
 from .softmax import SelfAttention
+from .window import window_partition, window_reverse
 
-__all__ = ["BiLevelRoutingAttention", "LePESelfAttention", "region_mean", "region_partition", "region_reverse", "route_regions"]
+__all__ = ["BiLevelRoutingAttention", "LePESelfAttention", "region_mean", "route_regions"]
 
 KERNELS = ("auto", "gather", "dense")
 DENSE_MAX_TOKENS = 1024  # the dense kernel's (B, N, N) mask and N^2 scores stay small up to here
 _GATHER_CHUNK_BYTES = 4 << 20  # gathered K/V per chunk of query regions (autograd-free only)
-
-
-def region_partition(x: Tensor, n_win: int) -> Tensor:
-    """(B, H, W, C) with H, W multiples of `n_win` -> (B, n_win**2, H*W / n_win**2, C), regions in raster order."""
-    b, h, w, c = x.shape
-    x = x.view(b, n_win, h // n_win, n_win, w // n_win, c).permute(0, 1, 3, 2, 4, 5)
-    return x.reshape(b, n_win * n_win, (h // n_win) * (w // n_win), c)
-
-
-def region_reverse(x: Tensor, n_win: int, grid: Sequence[int]) -> Tensor:
-    """Inverse of `region_partition`: (B, n_win**2, tokens per region, C) -> (B, H, W, C)."""
-    b, _, _, c = x.shape
-    h, w = grid
-    x = x.view(b, n_win, n_win, h // n_win, w // n_win, c).permute(0, 1, 3, 2, 4, 5)
-    return x.reshape(b, h, w, c)
 
 
 def region_mean(x: Tensor, n_win: int) -> Tensor:
@@ -82,7 +68,7 @@ def route_regions(q_regions: Tensor, k_regions: Tensor, topk: int, scale: float)
     return torch.topk(logits, k=topk, dim=-1).indices
 
 
-class BiLevelRoutingAttention(nn.Module):
+class BiLevelRoutingAttention(MultiHeadMixer):
     """Bi-level routing attention token mixer: ``forward(x[B, H*W, C], (H, W)) -> [B, H*W, C]``.
 
     Parameter names follow the official release: ``qkv`` (its ``qkv.qkv``), ``wo``, ``lepe``.
@@ -103,7 +89,6 @@ class BiLevelRoutingAttention(nn.Module):
         proj_drop: float = 0.0,
         kernel: str = "auto",
     ) -> None:
-        super().__init__()
         qk_dim = qk_dim or dim
         if qk_dim % num_heads or dim % num_heads:
             raise ValueError(f"qk_dim {qk_dim} and dim {dim} must both be divisible by num_heads {num_heads}")
@@ -111,14 +96,12 @@ class BiLevelRoutingAttention(nn.Module):
             raise ValueError(f"topk must be in [1, n_win**2 = {n_win * n_win}], got {topk}")
         if kernel not in KERNELS:
             raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
-        self.dim = dim
+        # one scale for the whole q/k width, not per head (official code)
+        super().__init__(dim, num_heads, attn_drop=attn_drop, scale=qk_scale or qk_dim**-0.5)
         self.qk_dim = qk_dim
-        self.num_heads = num_heads
         self.n_win = n_win
         self.topk = topk
         self.kernel = kernel
-        self.scale = qk_scale or qk_dim**-0.5
-        self.attn_drop = attn_drop
         self.qkv = nn.Linear(dim, 2 * qk_dim + dim, bias=qkv_bias)
         self.lepe = nn.Conv2d(dim, dim, side_dwconv, padding=side_dwconv // 2, groups=dim) if side_dwconv > 0 else None
         self.wo = nn.Linear(dim, dim)
@@ -134,9 +117,7 @@ class BiLevelRoutingAttention(nn.Module):
 
     def forward(self, x: Tensor, shape: Sequence[int]) -> Tensor:
         b, n, c = x.shape
-        shape = tuple(shape)
-        if len(shape) != 2 or shape[0] * shape[1] != n:
-            raise ValueError(f"BiLevelRoutingAttention got {n} tokens with grid {shape}; expected a 2D grid (H, W) of {n} tokens")
+        shape = check_grid(x, shape, 0, "BiLevelRoutingAttention")
         pads = pads_to_multiple(shape, (self.n_win, self.n_win))
         x = pad_end(x.reshape(b, *shape, c), pads, channels_last=True)
         grid = (x.shape[1], x.shape[2])
@@ -148,15 +129,17 @@ class BiLevelRoutingAttention(nn.Module):
             if self.lepe is not None:
                 out = out + self._lepe(qkv[..., 2 * qk:])
         else:  # project in region layout: only x (not the 3x wider qkv) is permuted
-            qkv = self.qkv(region_partition(x, nw))  # B, R, T, 2 * qk_dim + dim
+            region = (grid[0] // nw, grid[1] // nw)
+            regions = window_partition(x, region, counts=(nw, nw))  # B * R, T, C
+            qkv = self.qkv(regions.view(b, nw * nw, region[0] * region[1], c))  # B, R, T, 2 * qk_dim + dim
             idx = route_regions(qkv[..., :qk].mean(2), qkv[..., qk: 2 * qk].mean(2), self.topk, self.scale)
             out = self._gather(qkv, idx)  # B, R, T, dim
             if self.lepe is None:
-                out = region_reverse(out, nw, grid)
+                out = window_reverse(out.flatten(0, 1), region, grid, counts=(nw, nw))
             else:
-                v = region_reverse(qkv[..., 2 * qk:], nw, grid)
+                v = window_reverse(qkv[..., 2 * qk:].flatten(0, 1), region, grid, counts=(nw, nw))
                 del qkv  # free the 3x-wide projection before the LePE temporaries
-                rh, rw = grid[0] // nw, grid[1] // nw
+                rh, rw = region
                 # adding the regions onto the grid-ordered LePE puts them back in grid order in the same pass
                 out = self._lepe(v).view(b, nw, rh, nw, rw, c) + out.view(b, nw, nw, rh, rw, c).transpose(2, 3)
                 out = out.reshape(b, *grid, c)
@@ -168,10 +151,6 @@ class BiLevelRoutingAttention(nn.Module):
         return self.lepe(v.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
 
     # --- token-to-token attention over the routed regions ---------------------------------------
-    def _heads(self, x: Tensor) -> Tensor:
-        """(..., L, h * d) -> (..., h, L, d)."""
-        return x.unflatten(-1, (self.num_heads, -1)).transpose(-3, -2)
-
     def _gather(self, qkv: Tensor, idx: Tensor) -> Tensor:
         """Attention with the routed key/value regions `idx` copied per query region; (B, R, T, ckv) -> (B, R, T, dim)."""
         b, r, t, ckv = qkv.shape
@@ -194,8 +173,7 @@ class BiLevelRoutingAttention(nn.Module):
         n, t, _ = q.shape
         kv = kv.index_select(0, rows.reshape(-1)).view(n, self.topk * t, -1)
         k, v = kv[..., : self.qk_dim], kv[..., self.qk_dim:]
-        dropout = self.attn_drop if self.training else 0.0
-        return scaled_dot_product_attention(self._heads(q), self._heads(k), self._heads(v), dropout_p=dropout, scale=self.scale)
+        return self.attend_heads(self.split_heads(q), self.split_heads(k), self.split_heads(v))
 
     def _dense(self, qkv: Tensor, idx: Tensor) -> Tensor:
         """Attention over the whole grid, masked to the routed regions `idx`; (B, Hp, Wp, ckv) -> (B, Hp, Wp, dim)."""
@@ -208,11 +186,8 @@ class BiLevelRoutingAttention(nn.Module):
         token_region = regions.view(nw, 1, nw, 1).expand(nw, rh, nw, rw).reshape(-1)  # region of each token
         allowed = routed[:, token_region][:, :, token_region]  # B, N, N
         bias = torch.zeros(allowed.shape, dtype=q.dtype, device=q.device).masked_fill_(~allowed, float("-inf"))
-        dropout = self.attn_drop if self.training else 0.0
-        out = scaled_dot_product_attention(
-            self._heads(q), self._heads(k), self._heads(v), bias=bias.unsqueeze(1), dropout_p=dropout, scale=self.scale
-        )
-        return out.transpose(1, 2).reshape(b, hp, wp, self.dim)
+        out = self.attend(self.split_heads(q), self.split_heads(k), self.split_heads(v), bias=bias.unsqueeze(1))
+        return out.reshape(b, hp, wp, self.dim)
 
 
 class LePESelfAttention(SelfAttention):
@@ -222,8 +197,19 @@ class LePESelfAttention(SelfAttention):
     ``(dim / heads) ** -0.5``. ``forward(x[B, H*W, C], (H, W)) -> [B, H*W, C]``; names ``qkv``, ``proj``, ``lepe``.
     """
 
-    def __init__(self, dim: int, num_heads: int = 8, qkv_bias: bool = False, side_dwconv: int = 5, **kwargs: Any) -> None:
-        super().__init__(dim, num_heads, qkv_bias=qkv_bias, **kwargs)
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int = 8,
+        qkv_bias: bool = False,
+        side_dwconv: int = 5,
+        attn_drop: float = 0.0,
+        proj_drop: float = 0.0,
+        head_dim: int | None = None,
+        proj_bias: bool = True,
+    ) -> None:
+        super().__init__(dim, num_heads, qkv_bias=qkv_bias, attn_drop=attn_drop, proj_drop=proj_drop, head_dim=head_dim,
+                         proj_bias=proj_bias)
         self.lepe = nn.Conv2d(dim, dim, side_dwconv, padding=side_dwconv // 2, groups=dim)
 
     @property
@@ -233,36 +219,10 @@ class LePESelfAttention(SelfAttention):
 
     def forward(self, x: Tensor, shape: Sequence[int], attn_bias: Tensor | None = None) -> Tensor:
         b, n, c = x.shape
-        shape = tuple(shape)
-        if len(shape) != 2 or shape[0] * shape[1] != n:
-            raise ValueError(f"LePESelfAttention got {n} tokens with grid {shape}; expected a 2D grid (H, W) of {n} tokens")
+        shape = check_grid(x, shape, 0, "LePESelfAttention")
         lepe = self.lepe(x.view(b, *shape, c).permute(0, 3, 1, 2)).permute(0, 2, 3, 1).reshape(b, n, c)
-        q, k, v = self.qkv(x).reshape(b, n, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
-        dropout = self.attn_drop if self.training else 0.0
-        out = scaled_dot_product_attention(q, k, v, bias=attn_bias, dropout_p=dropout, scale=self.scale)
-        return self.proj_drop(self.proj(out.transpose(1, 2).reshape(b, n, -1) + lepe))
+        return self.project(self.attend(*self.qkv_heads(x), bias=attn_bias) + lepe)
 
 
-_GEOMETRY_KEYS = ("window_size", "shift_size", "input_resolution", "sr_ratio")
-
-
-def _no_prefix(name: str, num_prefix_tokens: int) -> None:
-    if num_prefix_tokens:
-        raise ValueError(
-            f"{name} attention needs a pure token grid: use it in a backbone without a class token "
-            "(e.g. a ViT with class_token=False, global_pool='avg')"
-        )
-
-
-def _bilevel_routing_builder(dim: int, num_heads: int, num_prefix_tokens: int = 0, **kwargs: Any) -> nn.Module:
-    _no_prefix("bilevel_routing", num_prefix_tokens)
-    return BiLevelRoutingAttention(dim, num_heads, **drop_unused(kwargs, *_GEOMETRY_KEYS))
-
-
-def _softmax_lepe_builder(dim: int, num_heads: int, num_prefix_tokens: int = 0, **kwargs: Any) -> nn.Module:
-    _no_prefix("softmax_lepe", num_prefix_tokens)
-    return LePESelfAttention(dim, num_heads, **drop_unused(kwargs, *_GEOMETRY_KEYS))
-
-
-register_attention("bilevel_routing", _bilevel_routing_builder)
-register_attention("softmax_lepe", _softmax_lepe_builder)
+register_attention("bilevel_routing", BiLevelRoutingAttention, prefix_tokens=False)
+register_attention("softmax_lepe", LePESelfAttention, prefix_tokens=False)

@@ -29,7 +29,8 @@ from timm.layers import trunc_normal_
 
 from ..helpers import all_zero, pad_end, pads_to_multiple, to_ntuple
 from ..microbatch import graph_capture
-from .functional import scaled_dot_product_attention
+from .base import MultiHeadMixer, check_grid
+from .registry import register_attention
 
 __all__ = [
     "WindowAttention",
@@ -43,15 +44,17 @@ __all__ = [
 MASK_VALUE = -100.0
 
 
-def window_partition(x: Tensor, window: Sequence[int]) -> Tensor:
+def window_partition(x: Tensor, window: Sequence[int], counts: Sequence[int] | None = None) -> Tensor:
     """(B, *grid, C) with grid a multiple of `window` -> (B * num_windows, prod(window), C), windows in raster order.
 
-    Shapes are spelled out (no -1): symbolic reshapes with an inferred size are very slow to trace under torch.export.
+    `counts` (windows per dimension, ``grid // window``) may be given where it is known as a constant (BiFormer's
+    ``n_win`` regions) so traced graphs do not divide symbolic sizes. Shapes are spelled out (no -1): symbolic
+    reshapes with an inferred size are very slow to trace under torch.export.
     """
     nd = len(window)
     b, *grid, c = x.shape
     split = [b]
-    counts = [size // w for size, w in zip(grid, window)]
+    counts = [size // w for size, w in zip(grid, window)] if counts is None else list(counts)
     for n, w in zip(counts, window):
         split += [n, w]
     x = x.view(*split, c)
@@ -59,11 +62,13 @@ def window_partition(x: Tensor, window: Sequence[int]) -> Tensor:
     return x.permute(order).reshape(b * math.prod(counts), math.prod(window), c)
 
 
-def window_reverse(windows: Tensor, window: Sequence[int], grid: Sequence[int]) -> Tensor:
+def window_reverse(
+    windows: Tensor, window: Sequence[int], grid: Sequence[int], counts: Sequence[int] | None = None
+) -> Tensor:
     """Inverse of `window_partition`: (B * num_windows, prod(window), C) -> (B, *grid, C)."""
     nd = len(window)
     c = windows.shape[-1]
-    counts = [size // w for size, w in zip(grid, window)]
+    counts = [size // w for size, w in zip(grid, window)] if counts is None else list(counts)
     b = windows.shape[0] // math.prod(counts)
     x = windows.view(b, *counts, *window, c)
     order = [0]
@@ -130,7 +135,7 @@ def _roll(x: Tensor, shift: Sequence[int], dims: Sequence[int], sign: int) -> Te
     return torch.roll(x, shifts=tuple(sign * s for s in shift), dims=tuple(dims))
 
 
-class WindowAttention(nn.Module):
+class WindowAttention(MultiHeadMixer):
     """W-MSA / SW-MSA token mixer over a 2D or 3D grid: ``forward(x[B, N, C], shape) -> [B, N, C]``.
 
     Parameters (``qkv``, ``proj``, ``relative_position_bias_table``) carry the same names as in the
@@ -151,7 +156,7 @@ class WindowAttention(nn.Module):
         shift_first: bool = False,
         shrunk_window_bias: str = "relative",
     ) -> None:
-        super().__init__()
+        super().__init__(dim, num_heads, head_dim=head_dim, attn_drop=attn_drop)
         if shrunk_window_bias not in ("relative", "truncated"):
             raise ValueError(f"shrunk_window_bias must be 'relative' or 'truncated', got {shrunk_window_bias!r}")
         self.shift_first = shift_first
@@ -165,23 +170,11 @@ class WindowAttention(nn.Module):
         self.shift_size = to_ntuple(shift_size, spatial_dims, "shift_size")
         if any(s >= w for s, w in zip(self.shift_size, self.window_size)):
             raise ValueError(f"shift_size {self.shift_size} must be smaller than window_size {self.window_size}")
-        if head_dim is None:
-            if dim % num_heads:
-                raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}")
-            head_dim = dim // num_heads
-        self.dim = dim
-        self.num_heads = num_heads
-        self.head_dim = head_dim
-        self.scale = head_dim**-0.5
-        attn_dim = head_dim * num_heads
-
         table_rows = math.prod(2 * w - 1 for w in self.window_size)
         self.relative_position_bias_table = nn.Parameter(torch.zeros(table_rows, num_heads))
         self.register_buffer("relative_position_index", relative_position_index(self.window_size), persistent=False)
-        self.qkv = nn.Linear(dim, attn_dim * 3, bias=qkv_bias)
-        self.attn_drop = attn_drop
-        self.proj = nn.Linear(attn_dim, dim)
-        self.proj_drop = nn.Dropout(proj_drop)
+        self._init_qkv("fused", bias=qkv_bias)
+        self._init_proj(proj_drop)
         self._mask_cache: dict[tuple, Tensor] = {}
         trunc_normal_(self.relative_position_bias_table, std=0.02)
 
@@ -213,11 +206,7 @@ class WindowAttention(nn.Module):
 
     def forward(self, x: Tensor, shape: Sequence[int]) -> Tensor:
         b, n, c = x.shape
-        shape = tuple(shape)  # no int(): symbolic sizes must stay symbolic under torch.export
-        if len(shape) != self.spatial_dims or math.prod(shape) != n:
-            raise ValueError(
-                f"WindowAttention got {n} tokens with grid {shape}; expected a {self.spatial_dims}D grid of {n} tokens"
-            )
+        shape = check_grid(x, shape, 0, "WindowAttention", (self.spatial_dims,))
         window, shift = effective_window(shape, self.window_size, self.shift_size)
         pads = pads_to_multiple(shape, window)
         grid = tuple(s + p for s, p in zip(shape, pads))
@@ -234,7 +223,7 @@ class WindowAttention(nn.Module):
             mask = self._shift_mask(grid, window, shift, x)  # nW, Nw, Nw
             bias = (bias + mask.unsqueeze(1)).unsqueeze(0)  # 1, nW, heads, Nw, Nw
             bias = bias.expand(b, -1, -1, -1, -1).reshape(-1, *bias.shape[2:])  # B*nW, heads, Nw, Nw
-        windows = self._attend(windows, bias)
+        windows = self.project(self.attend(*self.qkv_heads(windows), bias=bias))
         x = window_reverse(windows, window, grid)
 
         if self.shift_first:
@@ -243,11 +232,5 @@ class WindowAttention(nn.Module):
             x = _crop(_roll(x, shift, dims, 1), shape, pads)
         return x.reshape(b, n, c)
 
-    def _attend(self, windows: Tensor, bias: Tensor) -> Tensor:
-        bw, nw, _ = windows.shape
-        qkv = self.qkv(windows).reshape(bw, nw, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv.unbind(0)
-        dropout = self.attn_drop if self.training else 0.0
-        out = scaled_dot_product_attention(q, k, v, bias=bias, dropout_p=dropout, scale=self.scale)
-        out = out.transpose(1, 2).reshape(bw, nw, -1)
-        return self.proj_drop(self.proj(out))
+
+register_attention("window", WindowAttention, spatial_dims=(2, 3), prefix_tokens=False)
