@@ -22,6 +22,7 @@ from typing import Any
 
 import torch.nn as nn
 
+from ..layers.attention import attention_stage_mask
 from ..registry import register_model
 from ..weights.entry import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from .pvt import PyramidVisionTransformer, pvt_small, pvt_tiny
@@ -47,23 +48,14 @@ _STAGE_AGENTS = (9, 16, 49, 49)
 def agent_stage_configs(attn_type: str, depths: tuple[int, ...], agent_nums: tuple[int, ...] = _STAGE_AGENTS) -> list:
     """Per-stage mixer configs from an official attention-type string (``"AAAB"``, ``"AAMB2"``).
 
-    ``A``: agent attention; ``B``: the backbone's own attention (``None``); ``M<k>`` (one per string, after
-    the per-stage letters): agent attention in the stage's first k blocks, the backbone's after.
+    ``A``: agent attention (the stage's `agent_nums` entry); ``B``: the backbone's own attention (``None``);
+    ``M<k>`` (one per string, after the per-stage letters): agent attention in the stage's first k blocks, the
+    backbone's after. The string is read by `visionzoo.layers.attention.attention_stage_mask`, as every ``attn_stages``.
     """
-    n = len(depths)
-    letters, mixed = attn_type[:n], attn_type[n:]
     configs: list = []
-    for i, letter in enumerate(letters):
+    for i, use in enumerate(attention_stage_mask(attn_type, depths, letters="A")):
         agent = dict(type="agent", agent_num=agent_nums[i])
-        if letter == "A":
-            configs.append(agent)
-        elif letter == "B":
-            configs.append(None)
-        elif letter == "M" and mixed.isdigit():
-            k = int(mixed)
-            configs.append([agent if j < k else None for j in range(depths[i])])
-        else:
-            raise ValueError(f"attention type {attn_type!r}: expected A/B per stage or M<k>, got {letter!r} at stage {i}")
+        configs.append([agent if b else None for b in use] if isinstance(use, list) else agent if use else None)
     return configs
 
 

@@ -28,6 +28,7 @@ from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
 from ..layers import TransformerBlock, build_attention, check_image_input, stage_attention_configs, trunc_normal_
+from ..layers.attention import AttentionContext, block_attention_configs
 from ..registry import register_model
 from ..weights.entry import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from .features import FeatureInfo, feature_take_indices
@@ -116,7 +117,9 @@ class BiFormer(nn.Module):
             n_win: regions per side of every routing attention (the grid is padded to a multiple of it).
             attn: token-mixer config replacing the default of every stage (or one per stage);
                 `attn_stages` (e.g. ``"BBBA"``) applies it to some stages only (S/B keep the default).
-            img_size: the training resolution, recorded only; any input size runs.
+                Mixers get the stage's routing geometry (``n_win``, ``topk``, ``qk_dim``, ``side_dwconv``) and
+                its token grid at `img_size` (sizing the tables of focused linear and agent attention).
+            img_size: the training resolution: the reference grid of mixers with position tables; any input size runs.
         """
         super().__init__()
         if global_pool not in _POOL_TYPES:
@@ -142,24 +145,23 @@ class BiFormer(nn.Module):
         self.downsample_layers = nn.ModuleList(
             _downsample(in_chans if i == 0 else embed_dims[i - 1], embed_dims[i], stem=i == 0) for i in range(num_stages)
         )
-        stage_attn = stage_attention_configs(attn, attn_stages, num_stages)
+        stage_attn = stage_attention_configs(attn, attn_stages, num_stages, depths)
+        img = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
         dpr = torch.linspace(0, drop_path_rate, sum(depths), device="cpu").split(list(depths))  # cpu: builds on meta too
         norm_layer = partial(nn.LayerNorm, eps=1e-6)
         self.stages = nn.ModuleList()
         info = []
         for i in range(num_stages):
-            if stage_attn[i] is not None:
-                cfg = stage_attn[i]
-            elif topks[i] == -2:
-                cfg = dict(type="softmax_lepe", side_dwconv=side_dwconv)
-            else:
-                cfg = dict(type="bilevel_routing", n_win=n_win, topk=topks[i], qk_dim=qk_dims[i], qk_scale=qk_scale,
-                           side_dwconv=side_dwconv)
+            context = AttentionContext(
+                embed_dims[i], num_heads[i], input_resolution=tuple(-(-g // 2 ** (i + 2)) for g in img),  # stride-2 convs: ceil
+                attn_drop=attn_drop_rate, proj_drop=proj_drop_rate, n_win=n_win, topk=None if topks[i] == -2 else topks[i],
+                qk_dim=qk_dims[i], qk_scale=qk_scale, side_dwconv=side_dwconv,
+            )
+            default = "softmax_lepe" if topks[i] == -2 else "bilevel_routing"  # official topk=-2: global attention + LePE
             blocks = [
                 BiFormerBlock(
                     embed_dims[i],
-                    build_attention(cfg, default="bilevel_routing", dim=embed_dims[i], num_heads=num_heads[i],
-                                    attn_drop=attn_drop_rate, proj_drop=proj_drop_rate),
+                    build_attention(block_cfg, default, context),
                     pos_kernel=pos_kernel,
                     mlp_ratio=mlp_ratios[i],
                     norm_layer=norm_layer,
@@ -167,7 +169,7 @@ class BiFormer(nn.Module):
                     proj_drop=proj_drop_rate,
                     init_values=layer_scale_init_value,
                 )
-                for j in range(depths[i])
+                for j, block_cfg in enumerate(block_attention_configs(stage_attn[i], depths[i]))
             ]
             self.stages.append(BiFormerStage(blocks))
             info.append(dict(num_chs=embed_dims[i], reduction=4 * 2**i, module=f"stages.{i}"))

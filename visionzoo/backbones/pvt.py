@@ -20,15 +20,16 @@ through ``checkpoint_path=`` with `visionzoo.weights.converters.pvt`.
 Token-mixer API (used by the FLatten and Agent-attention PVTs; keep it stable)
 ------------------------------------------------------------------------------
 Both classes take ``attn: str | dict | list | None = None`` and ``attn_stages: str | None = None``, resolved
-per stage by ``visionzoo.layers.stage_attention_configs(attn, attn_stages, 4)`` (``attn_stages="AAAA"`` or a
-list of four configs; ``None`` keeps the spatial-reduction attention). Every block of stage ``i`` builds its
-mixer as::
+per stage by ``visionzoo.layers.stage_attention_configs(attn, attn_stages, 4, depths)`` (``attn_stages="AAAA"``, a
+list of four configs, each a config or one per block; ``None`` keeps the spatial-reduction attention). Every block
+of stage ``i`` builds its mixer through the one builder contract (`visionzoo.layers.attention.registry`)::
 
-    build_attention(stage_cfg, default="spatial_reduction", dim=embed_dims[i], num_heads=num_heads[i],
-                    sr_ratio=sr_ratios[i], qkv_bias=qkv_bias, attn_drop=attn_drop_rate, proj_drop=proj_drop_rate,
-                    input_resolution=(H_i, W_i),   # the stage's token grid at img_size (56, 28, 14, 7 at 224)
-                    linear=linear,                 # PVTv2's linear SRA flag (always False for v1)
-                    num_prefix_tokens=p)           # 1 on the PVT v1 class-token stage (the last), else 0
+    build_attention(block_cfg, "spatial_reduction", AttentionContext(
+        dim=embed_dims[i], num_heads=num_heads[i], qkv_bias=qkv_bias, attn_drop=attn_drop_rate, proj_drop=proj_drop_rate,
+        input_resolution=(H_i, W_i),   # the stage's token grid at img_size (56, 28, 14, 7 at 224)
+        sr_ratio=sr_ratios[i],         # PVT's spatial reduction (also selects the q/kv parameter layout)
+        linear=linear,                 # PVTv2's linear SRA flag (always False for v1)
+        num_prefix_tokens=p))          # 1 on the PVT v1 class-token stage (the last), else 0
 
 and calls it as ``mixer(x[B, p + H * W, C], (H, W))``, prefix tokens first. The mixer is the block's ``attn``
 submodule, so official keys ``block{i+1}.{j}.attn.*`` and timm keys ``stages.{i}.blocks.{j}.attn.*`` both map
@@ -59,6 +60,7 @@ from ..layers import (
     to_ntuple,
     trunc_normal_,
 )
+from ..layers.attention import AttentionContext, block_attention_configs
 from ..layers.attention.registry import AttnCfg
 from ..registry import register_model
 from ..weights.entry import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
@@ -440,7 +442,7 @@ class PyramidVisionTransformer(PyramidBackbone):
         self.embed_dims = embed_dims
         self.num_features = self.head_hidden_size = embed_dims[-1]
         self.num_prefix_tokens = 1 if class_token else 0
-        attn_cfgs = stage_attention_configs(attn, attn_stages, n)
+        attn_cfgs = stage_attention_configs(attn, attn_stages, n, depths)
         dpr = stage_drop_path_rates(drop_path_rate, depths)
 
         self.patch_embed = PatchEmbed(patch_size, in_chans, embed_dims[0], norm_layer=nn.LayerNorm)
@@ -452,28 +454,20 @@ class PyramidVisionTransformer(PyramidBackbone):
                 downsample = PatchEmbed(2, embed_dims[i - 1], embed_dims[i], norm_layer=nn.LayerNorm)
                 grid = downsample.grid_size(grid)
             prefix = self.num_prefix_tokens if i == n - 1 else 0
+            context = AttentionContext(
+                embed_dims[i], num_heads[i], input_resolution=grid, num_prefix_tokens=prefix, qkv_bias=qkv_bias,
+                attn_drop=attn_drop_rate, proj_drop=proj_drop_rate, sr_ratio=sr_ratios[i], linear=False,
+            )
             blocks = [
                 TransformerBlock(
                     embed_dims[i],
-                    build_attention(
-                        attn_cfgs[i],
-                        default="spatial_reduction",
-                        dim=embed_dims[i],
-                        num_heads=num_heads[i],
-                        sr_ratio=sr_ratios[i],
-                        qkv_bias=qkv_bias,
-                        attn_drop=attn_drop_rate,
-                        proj_drop=proj_drop_rate,
-                        input_resolution=grid,
-                        linear=False,
-                        num_prefix_tokens=prefix,
-                    ),
+                    build_attention(block_cfg, "spatial_reduction", context),
                     mlp_ratio=mlp_ratios[i],
                     norm_layer=norm_layer,
                     drop_path=dpr[i][j],
                     proj_drop=proj_drop_rate,
                 )
-                for j in range(depths[i])
+                for j, block_cfg in enumerate(block_attention_configs(attn_cfgs[i], depths[i]))
             ]
             stages.append(
                 PvtStage(embed_dims[i], blocks, downsample, pos_grid=grid, num_prefix_tokens=prefix, pos_drop=pos_drop_rate)
@@ -527,7 +521,7 @@ class PyramidVisionTransformerV2(PyramidBackbone):
         self.img_size = to_ntuple(img_size, 2, "img_size")
         self.embed_dims = embed_dims
         self.num_features = self.head_hidden_size = embed_dims[-1]
-        attn_cfgs = stage_attention_configs(attn, attn_stages, n)
+        attn_cfgs = stage_attention_configs(attn, attn_stages, n, depths)
         dpr = stage_drop_path_rates(drop_path_rate, depths)
 
         self.patch_embed = OverlapPatchEmbed(7, 4, in_chans, embed_dims[0])
@@ -538,29 +532,21 @@ class PyramidVisionTransformerV2(PyramidBackbone):
             if i > 0:
                 downsample = OverlapPatchEmbed(3, 2, embed_dims[i - 1], embed_dims[i])
                 grid = downsample.grid_size(grid)
+            context = AttentionContext(
+                embed_dims[i], num_heads[i], input_resolution=grid, qkv_bias=qkv_bias, attn_drop=attn_drop_rate,
+                proj_drop=proj_drop_rate, sr_ratio=sr_ratios[i], linear=linear,
+            )
             blocks = [
                 PvtV2Block(
                     embed_dims[i],
-                    build_attention(
-                        attn_cfgs[i],
-                        default="spatial_reduction",
-                        dim=embed_dims[i],
-                        num_heads=num_heads[i],
-                        sr_ratio=sr_ratios[i],
-                        qkv_bias=qkv_bias,
-                        attn_drop=attn_drop_rate,
-                        proj_drop=proj_drop_rate,
-                        input_resolution=grid,
-                        linear=linear,
-                        num_prefix_tokens=0,
-                    ),
+                    build_attention(block_cfg, "spatial_reduction", context),
                     mlp_ratio=mlp_ratios[i],
                     norm_layer=norm_layer,
                     drop_path=dpr[i][j],
                     proj_drop=proj_drop_rate,
                     extra_relu=linear,
                 )
-                for j in range(depths[i])
+                for j, block_cfg in enumerate(block_attention_configs(attn_cfgs[i], depths[i]))
             ]
             stages.append(PvtStage(embed_dims[i], blocks, downsample, norm=norm_layer(embed_dims[i])))
             info.append(dict(num_chs=embed_dims[i], reduction=4 * 2**i, module=f"stages.{i}"))

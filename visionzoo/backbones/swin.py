@@ -33,6 +33,7 @@ from ..layers import (
     to_ntuple,
     trunc_normal_,
 )
+from ..layers.attention import AttentionContext, block_attention_configs
 from ..registry import register_model
 from ..weights.entry import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from .features import FeatureInfo, feature_take_indices
@@ -94,11 +95,14 @@ class SwinStage(nn.Module):
         spatial_dims: int = 2,
         merge_order: Sequence[Sequence[int]] = SWIN_MERGE_ORDER_2D,
         input_resolution: Sequence[int] | None = None,
+        shrunk_window_bias: str | None = None,
     ) -> None:
         """
         Args:
             attn: token mixer config for every block (default window attention), or a list with one per block.
             input_resolution: the stage's token grid at the model's reference size, for mixers with position tables.
+            shrunk_window_bias: how window attention reads its bias in a window shrunk to a small grid
+                (`WindowAttention`; Swin UNETR uses "truncated" for MONAI parity).
         """
         super().__init__()
         window = (window_size,) * spatial_dims if isinstance(window_size, int) else tuple(window_size)
@@ -111,27 +115,15 @@ class SwinStage(nn.Module):
                 raise ValueError(f"a stage without downsampling keeps its width: dim {dim} != out_dim {out_dim}")
             self.downsample = nn.Identity()
         drop_path = [drop_path] * depth if isinstance(drop_path, float) else list(drop_path)
-        if isinstance(attn, (list, tuple)):
-            if len(attn) != depth:
-                raise ValueError(f"a stage of depth {depth} got {len(attn)} per-block attention configs")
-            block_attn = list(attn)
-        else:
-            block_attn = [attn] * depth
+        block_attn = block_attention_configs(attn, depth)
+        context = AttentionContext(
+            out_dim, num_heads, spatial_dims, input_resolution, qkv_bias=qkv_bias, attn_drop=attn_drop, proj_drop=proj_drop,
+            window_size=window, shrunk_window_bias=shrunk_window_bias,
+        )
         self.blocks = nn.ModuleList(
             TransformerBlock(
                 out_dim,
-                build_attention(
-                    block_attn[i],
-                    default="window",
-                    dim=out_dim,
-                    num_heads=num_heads,
-                    window_size=window,
-                    shift_size=0 if i % 2 == 0 else shift,
-                    qkv_bias=qkv_bias,
-                    attn_drop=attn_drop,
-                    proj_drop=proj_drop,
-                    input_resolution=None if input_resolution is None else tuple(input_resolution),
-                ),
+                build_attention(block_attn[i], "window", context.replace(shift_size=0 if i % 2 == 0 else shift)),
                 mlp_ratio=mlp_ratio,
                 norm_layer=norm_layer,
                 drop_path=drop_path[i],
@@ -187,7 +179,8 @@ class SwinTransformer(nn.Module):
                 a window at least the stage grid is one global window).
             attn: token mixer config for every block, default ``dict(type="window")``; or one per stage
                 (each a config or a list with one per block).
-            attn_stages: one letter per stage (``"LLSS"``, ``"AAAB"``): S/B stages keep window attention, others use `attn`.
+            attn_stages: one letter per stage (``"LLSS"``, ``"AAAB"``): S/B stages keep window attention, others use `attn`;
+                ``M`` with a trailing k (``"AAMB2"``) uses it in the first k blocks of that stage.
         """
         super().__init__()
         if len(depths) != len(num_heads):
@@ -205,7 +198,7 @@ class SwinTransformer(nn.Module):
         self.patch_embed = PatchEmbed(patch_size, in_chans, embed_dim, norm_layer=norm_layer)
         grid = self.patch_embed.grid_size(to_ntuple(img_size, 2, "img_size"))
         windows = _stage_windows(window_size, self.num_layers)
-        attn_cfgs = stage_attention_configs(attn, attn_stages, self.num_layers)
+        attn_cfgs = stage_attention_configs(attn, attn_stages, self.num_layers, depths)
         dpr = torch.linspace(0, drop_path_rate, sum(depths)).split(list(depths))
         stages, info = [], []
         for i in range(self.num_layers):

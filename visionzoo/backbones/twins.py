@@ -33,6 +33,7 @@ from ..layers import (
     stage_attention_configs,
     to_ntuple,
 )
+from ..layers.attention import AttentionContext, block_attention_configs
 from ..layers.attention.registry import AttnCfg
 from ..constants import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from ..registry import register_model, register_weights
@@ -86,7 +87,7 @@ class Twins(PyramidBackbone):
         self.img_size = to_ntuple(img_size, 2, "img_size")
         self.embed_dims = embed_dims
         self.num_features = self.head_hidden_size = embed_dims[-1]
-        attn_cfgs = stage_attention_configs(attn, attn_stages, n)
+        attn_cfgs = stage_attention_configs(attn, attn_stages, n, depths)
         dpr = stage_drop_path_rates(drop_path_rate, depths)
 
         self.patch_embed = PatchEmbed(patch_size, in_chans, embed_dims[0], norm_layer=nn.LayerNorm)
@@ -97,23 +98,14 @@ class Twins(PyramidBackbone):
             if i > 0:
                 downsample = PatchEmbed(2, embed_dims[i - 1], embed_dims[i], norm_layer=nn.LayerNorm)
                 grid = downsample.grid_size(grid)
+            context = AttentionContext(
+                embed_dims[i], num_heads[i], input_resolution=grid, qkv_bias=qkv_bias, attn_drop=attn_drop_rate,
+                proj_drop=proj_drop_rate, sr_ratio=sr_ratios[i], linear=False, window_size=windows[i] if windows else None,
+            )
             blocks = []
-            for j in range(depths[i]):
+            for j, block_cfg in enumerate(block_attention_configs(attn_cfgs[i], depths[i])):
                 local = windows is not None and j % 2 == 0
-                mixer = build_attention(
-                    attn_cfgs[i],
-                    default="locally_grouped" if local else "spatial_reduction",
-                    dim=embed_dims[i],
-                    num_heads=num_heads[i],
-                    sr_ratio=sr_ratios[i],
-                    window_size=windows[i] if windows is not None else 7,
-                    qkv_bias=qkv_bias,
-                    attn_drop=attn_drop_rate,
-                    proj_drop=proj_drop_rate,
-                    input_resolution=grid,
-                    linear=False,
-                    num_prefix_tokens=0,
-                )
+                mixer = build_attention(block_cfg, "locally_grouped" if local else "spatial_reduction", context)
                 blocks.append(
                     TransformerBlock(
                         embed_dims[i], mixer, mlp_ratio=mlp_ratios[i], norm_layer=norm_layer, drop_path=dpr[i][j],

@@ -18,6 +18,7 @@ from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
 from ..layers import PatchEmbed, TransformerBlock, build_attention, resample_abs_pos_embed, to_ntuple, trunc_normal_
+from ..layers.attention import AttentionContext, block_attention_configs
 from ..registry import register_model
 from ..weights.entry import IMAGENET_INCEPTION_MEAN, IMAGENET_INCEPTION_STD
 from .features import FeatureInfo, feature_take_indices
@@ -62,7 +63,8 @@ class VisionTransformer(nn.Module):
             global_pool: "token" (class token), "avg", "max" or "" (no pooling).
             attn: token mixer config for every block, e.g. ``dict(type="softmax")`` (default), or a list with
                 one per block (``None`` entries keep softmax attention). Mixers get the position grid at
-                `img_size` as ``input_resolution``.
+                `img_size` as the context's ``input_resolution``; mixers that need a pure token grid (window,
+                locally-grouped, routing, LePE) need ``class_token=False, global_pool="avg"`` (ViTDet-style).
             fc_norm: normalise after pooling instead of before; defaults to True for avg/max pooling.
         """
         super().__init__()
@@ -90,26 +92,21 @@ class VisionTransformer(nn.Module):
         self.pos_drop = nn.Dropout(pos_drop_rate)
 
         dpr = torch.linspace(0, drop_path_rate, depth).tolist()
-        if isinstance(attn, (list, tuple)):
-            if len(attn) != depth:
-                raise ValueError(f"attn has {len(attn)} per-block configs but depth is {depth}")
-            block_attn = list(attn)
-        else:
-            block_attn = [attn] * depth
+        block_attn = block_attention_configs(attn, depth, where="the ViT")
+        context = AttentionContext(
+            dim=embed_dim,
+            num_heads=num_heads,
+            spatial_dims=spatial_dims,
+            input_resolution=self.pos_grid,
+            num_prefix_tokens=self.num_prefix_tokens,
+            qkv_bias=qkv_bias,
+            attn_drop=attn_drop_rate,
+            proj_drop=proj_drop_rate,
+        )
         self.blocks = nn.ModuleList(
             TransformerBlock(
                 embed_dim,
-                build_attention(
-                    block_attn[i],
-                    default="softmax",
-                    dim=embed_dim,
-                    num_heads=num_heads,
-                    qkv_bias=qkv_bias,
-                    attn_drop=attn_drop_rate,
-                    proj_drop=proj_drop_rate,
-                    num_prefix_tokens=self.num_prefix_tokens,
-                    input_resolution=self.pos_grid,
-                ),
+                build_attention(block_attn[i], "softmax", context),
                 mlp_ratio=mlp_ratio,
                 norm_layer=norm_layer,
                 act_layer=act_layer,

@@ -78,7 +78,6 @@ class SwinUNETREncoder(nn.Module):
         self.pos_drop = nn.Dropout(drop_rate)
         window = to_ntuple(window_size, spatial_dims, "window_size")
         order = MERGE_ORDERS[downsample] if spatial_dims == 3 else SWIN_MERGE_ORDER_2D
-        attn = {"type": "window", "shrunk_window_bias": "truncated", **(attn or {})}
         dpr = torch.linspace(0, drop_path_rate, sum(depths)).split(list(depths))
         dims = [embed_dim * 2**i for i in range(len(depths))]
         self.stages = nn.ModuleList(
@@ -94,8 +93,9 @@ class SwinUNETREncoder(nn.Module):
                 proj_drop=drop_rate,
                 attn_drop=attn_drop_rate,
                 drop_path=rates.tolist(),
-                attn=attn,
+                attn=attn,  # default window attention; in 3D the 3D types (softmax, window) fit
                 spatial_dims=spatial_dims,
+                shrunk_window_bias="truncated",  # MONAI's bias for windows shrunk to small grids
             )
             for dim, depth, heads, rates in zip(dims, depths, num_heads, dpr)
         )
@@ -154,6 +154,8 @@ class SwinUNETR(nn.Module):
         Args:
             feature_size: F, the width of the first stage (48 in the paper; a multiple of 12).
             downsample: "merging" (MONAI's default, BRATS21 release) or "mergingv2" neighbour order.
+            attn: token mixer of every encoder block, default window attention (``dict(type="window", ...)``
+                overrides its options); in 3D the types that work on 3D grids (softmax, window), others raise.
             img_size: deprecated and ignored (any size runs), accepted so old configs keep working.
         """
         super().__init__()
