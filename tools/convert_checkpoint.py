@@ -17,7 +17,7 @@ import sys
 from typing import Any
 
 from visionzoo.weights import CheckpointError
-from visionzoo.weights.convert import convert_checkpoint
+from visionzoo.factory import convert_checkpoint
 
 
 def _literal(text: str) -> Any:

@@ -10,8 +10,8 @@ from . import backbones as _backbones  # noqa: F401  (registers architectures)
 from . import models as _models  # noqa: F401  (registers segmenters)
 from .benchmarking import run_benchmark as benchmark
 from .export import export_onnx
-from .registry import create_model, get_pretrained_cfg, list_models, list_pretrained, register_model
-from .weights import catalog as _catalog  # noqa: F401  (registers weight tags)
+from .factory import create_model
+from .registry import get_pretrained_cfg, list_models, list_pretrained, register_model
 
 __version__ = "0.1.0"
 

@@ -1,36 +1,37 @@
-"""The model registry: named architectures (`@register_model`), their weight tags, and `create_model`.
+"""The model registry's tables: named architectures (`@register_model`), their weight tags and tiny test configs.
 
 Names follow timm: an architecture name such as ``swin_tiny_patch4_window7_224`` and, for published
 weights, ``name.tag`` (``vit_small_patch16_224.augreg_in21k_ft_in1k``). Weight tags are data
-(`visionzoo.weights.WeightEntry`), registered apart from the architecture functions.
+(`visionzoo.weights.WeightEntry`), registered apart from the architecture functions and stored as they are:
+this module imports no weights code (the layering: `visionzoo.factory.create_model`, which builds models and
+loads their weights, sits above both the registry and `visionzoo.weights`).
 """
 from __future__ import annotations
 
 import difflib
 import fnmatch
-import logging
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch.nn as nn
 
-from .weights.entry import WeightEntry
+if TYPE_CHECKING:  # type hints only: an entry is stored as data, never imported here
+    from .weights.entry import WeightEntry
 
 __all__ = [
     "register_model",
     "register_weights",
-    "create_model",
     "list_models",
     "list_pretrained",
     "get_pretrained_cfg",
     "get_arch_cfg",
     "get_tiny_cfg",
+    "model_entrypoint",
+    "resolve_weight_entry",
     "split_model_name_tag",
     "is_model",
     "model_family",
 ]
-
-_logger = logging.getLogger(__name__)
 
 _ENTRYPOINTS: dict[str, Callable[..., nn.Module]] = {}
 _ARCH_CFGS: dict[str, dict[str, Any]] = {}
@@ -164,7 +165,8 @@ def list_pretrained(filter: str | Iterable[str] = "*", exclude_filters: str | It
     return out
 
 
-def _resolve_weight_entry(arch: str, tag: str | None) -> tuple[str | None, WeightEntry | None]:
+def resolve_weight_entry(arch: str, tag: str | None) -> tuple[str | None, WeightEntry | None]:
+    """``(tag, entry)`` of ``arch.tag``; `tag` None means the default (first) tag, ``(None, None)`` if there is none."""
     tags = _WEIGHTS.get(arch, {})
     if tag is None:
         if not tags:
@@ -187,78 +189,23 @@ def get_pretrained_cfg(name: str) -> dict[str, Any]:
     arch, tag = split_model_name_tag(name)
     _require_arch(arch)
     cfg: dict[str, Any] = {"architecture": arch, "tag": None, **_ARCH_CFGS[arch]}
-    tag, entry = _resolve_weight_entry(arch, tag)
+    tag, entry = resolve_weight_entry(arch, tag)
     if entry is not None:
         cfg.update(entry.pretrained_cfg())
         cfg["tag"] = tag
     return cfg
 
 
-def create_model(
-    model_name: str | None = None,
-    pretrained: bool = False,
-    checkpoint_path: str | None = None,
-    *,
-    name: str | None = None,
-    num_classes: int | None = None,
-    in_chans: int | None = None,
-    img_size: int | tuple[int, ...] | None = None,
-    features_only: bool = False,
-    out_indices: Iterable[int] | None = None,
-    **overrides: Any,
-) -> nn.Module:
-    """Build a registered model, optionally with pretrained or checkpoint weights.
+def model_entrypoint(name: str) -> Callable[..., nn.Module]:
+    """The registered architecture function of ``name`` (or ``name.tag``); unknown names list close matches."""
+    return _ENTRYPOINTS[_require_arch(split_model_name_tag(name)[0])]
 
-    `model_name` may carry a weight tag (``"vit_small_patch16_224.augreg_in21k_ft_in1k"``); `name` is an
-    alias so that a config's ``model=dict(name=..., ...)`` can be passed as ``create_model(**cfg.model)``.
-    `checkpoint_path` loads a file in the layout the model's original authors published (converted,
-    strictly). `features_only=True` returns a wrapper whose forward gives a list of NCHW feature maps.
-    """
-    if model_name is None and name is None:
-        raise ValueError("create_model() needs a model name, e.g. create_model('vit_small_patch16_224')")
-    if model_name is not None and name is not None and model_name != name:
-        raise ValueError(f"create_model() got two names: {model_name!r} and name={name!r}")
-    model_name = model_name or name
-    overrides.pop("type", None)  # tolerated so registry-style dicts (type=...) also work
-    arch, tag = split_model_name_tag(model_name)
-    _require_arch(arch)
-    if pretrained and checkpoint_path:
-        raise ValueError("pass either pretrained=True or checkpoint_path=..., not both")
 
-    entry = None
-    if pretrained or tag is not None:
-        tag, entry = _resolve_weight_entry(arch, tag)
-        if pretrained and entry is None:
-            raise ValueError(
-                f"{arch} has no registered pretrained weights; list_pretrained() shows the ones that do. "
-                "Use checkpoint_path= to load a local file."
-            )
+def __getattr__(name: str) -> Any:
+    # Deprecated: `visionzoo.registry.create_model` moved to `visionzoo.factory` (public: `visionzoo.create_model`).
+    # Kept for `visionzoo/benchmarking.py`, whose owner switches its import; see ALLOWED in tests/test_layering.py.
+    if name == "create_model":
+        from .factory import create_model
 
-    kwargs = dict(overrides)
-    for key, value in (("num_classes", num_classes), ("in_chans", in_chans), ("img_size", img_size)):
-        if value is not None:
-            kwargs[key] = value
-
-    if pretrained and num_classes is None and entry.num_classes is not None:
-        kwargs["num_classes"] = entry.num_classes  # build the head the weights were trained with
-    model = _ENTRYPOINTS[arch](**kwargs)
-    cfg = get_pretrained_cfg(f"{arch}.{tag}" if tag else arch)
-    model.pretrained_cfg = cfg
-    model.default_cfg = cfg
-
-    if pretrained:
-        from .weights.pretrained import load_pretrained
-
-        load_pretrained(model, arch, tag, entry)
-    elif checkpoint_path:
-        from .weights.checkpoint import load_checkpoint
-
-        load_checkpoint(model, checkpoint_path)
-
-    if features_only:
-        from .models.features import FeatureExtractor
-
-        model = FeatureExtractor(model, out_indices=out_indices)
-    elif out_indices is not None:
-        _logger.warning("out_indices=%s is ignored unless features_only=True", out_indices)
-    return model
+        return create_model
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

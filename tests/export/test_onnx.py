@@ -14,35 +14,11 @@ from visionzoo.export.onnx import window_size_limits
 
 REPO = Path(__file__).resolve().parents[2]
 
-# Small variants (through **overrides) keep the suite fast; full-size exports are tested separately.
-TINY = {
-    "vit": (dict(depth=2), (3, 64, 64)),
-    "swin": (dict(depths=(1, 1, 1, 1)), (3, 64, 64)),
-    "swin_unetr": (dict(feature_size=12, depths=(1, 1, 1, 1)), None),
-    "unetr": (dict(hidden_size=48, mlp_dim=96, num_heads=4, img_size=32), None),
-    "resnet": (dict(layers=(1, 1, 1, 1)), (3, 64, 64)),
-    "biformer": (dict(depths=(1, 1, 1, 1), embed_dims=(32, 64, 96, 128)), (3, 64, 64)),
-    "flatten": (dict(depths=(1, 1, 1, 1)), (3, 64, 64)),
-    "agent": (dict(depths=(1, 1, 1, 1)), (3, 64, 64)),
-    "agent_deit": (dict(depth=2), (3, 64, 64)),  # sub-family entry: the DeiT-based agent models have no stages
-    "pvt": (dict(depths=(1, 1, 1, 1), embed_dims=(16, 32, 48, 64), num_heads=(1, 2, 3, 4)), (3, 64, 64)),
-    "detr": (dict(backbone_kwargs=dict(layers=(1, 1, 1, 1)), hidden_dim=32, nheads=2, enc_layers=1, dec_layers=2,
-                  dim_feedforward=64, num_queries=5), (3, 64, 64)),
-}
-
 
 def _tiny(name: str):
-    family = vz.registry.model_family(name)
-    if name in vz.registry._TINY:
-        cfg = vz.registry.get_tiny_cfg(name)
-        return vz.create_model(name, **cfg["kwargs"]), torch.randn(1, *cfg["input_size"])
-    # a sub-family entry (agent_deit within the agent family) wins over the family's
-    sub = [k for k in TINY if k != family and k.startswith(family + "_") and name.startswith(k + "_")]
-    kwargs, size = TINY[sub[0]] if sub else TINY[family]
-    model = vz.create_model(name, **kwargs)
-    if size is None:
-        size = (model.in_chans, 64, 32, 32) if family == "swin_unetr" else (model.in_chans, 32, 32, 32)
-    return model, torch.randn(1, *size)
+    """The model's tiny configuration (declared beside its entrypoint) and an input for it."""
+    cfg = vz.registry.get_tiny_cfg(name)
+    return vz.create_model(name, **cfg["kwargs"]), torch.randn(1, *cfg["input_size"])
 
 
 def _signature(model: torch.nn.Module, x: torch.Tensor) -> tuple:
@@ -148,7 +124,7 @@ def test_dynamic_spatial_refuses_a_size_with_no_other_window_layout(tmp_path):
 
 
 def test_detr_exports_with_its_padding_mask_as_a_second_input(tmp_path):
-    model = vz.create_model("detr", **TINY["detr"][0])
+    model = vz.create_model("detr", **vz.registry.get_tiny_cfg("detr")["kwargs"])
     x = torch.randn(2, 3, 64, 64)
     mask = torch.zeros(2, 64, 64, dtype=torch.bool)
     mask[1, :, 24:] = True  # the second image is 24 px wide, padded to 64 (its right feature column is padding)

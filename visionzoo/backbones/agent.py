@@ -12,8 +12,8 @@ blocks that LeapLabTHU/Agent-Attention (``agent_transformer/cfgs/*.yaml``, ``mod
 * PVT-T/S ``AAAA``, agents 9-16-49-49, no spatial reduction (``PVT_LA_SR_RATIOS=1111``), no class token,
   mean-pooled head without a final norm (as the official forward).
 
-Released checkpoints (``model`` key) load through `visionzoo.weights.converters.agent`. The official models fix
-the input size to 224^2 (row/column agent biases and PVT position embeddings sized for it); here they are
+Released checkpoints (``model`` key) load through the base backbone's converter (`visionzoo.backbones._leaplab`);
+the published weights are registered at the end of this module. The official models fix the input size to 224^2 (row/column agent biases and PVT position embeddings sized for it); here they are
 resampled, so other sizes run and 224^2 reproduces the official outputs.
 """
 from __future__ import annotations
@@ -22,9 +22,10 @@ from typing import Any
 
 import torch.nn as nn
 
+from ..constants import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from ..layers.attention import attention_stage_mask
 from ..registry import register_model
-from ..weights.entry import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from ._leaplab import register_leaplab_weights
 from .pvt import PyramidVisionTransformer, pvt_small, pvt_tiny
 from .swin import SwinTransformer
 from .vit import VisionTransformer
@@ -41,7 +42,9 @@ _AGENT_CFG = dict(
     fixed_input_size=False,
     paper="https://arxiv.org/abs/2312.08874",
     official_code="https://github.com/LeapLabTHU/Agent-Attention",
+    tiny=dict(depths=(1, 1, 1, 1)),
 )
+_AGENT_DEIT_CFG = {**_AGENT_CFG, "classifier": "head", "tiny": dict(depth=2)}  # DeiT has blocks, not stages
 _STAGE_AGENTS = (9, 16, 49, 49)
 
 
@@ -67,19 +70,19 @@ def _agent_deit(arch: dict[str, Any], agent_num: int, agent_blocks: int = 12, **
     return VisionTransformer(**cfg)
 
 
-@register_model(**{**_AGENT_CFG, "classifier": "head"})
+@register_model(**_AGENT_DEIT_CFG)
 def agent_deit_tiny(**kwargs: Any) -> VisionTransformer:
     """Agent-DeiT-T: DeiT-T (192 wide, 3 heads) with agent attention (49 agents) in all 12 blocks (6.0 M params)."""
     return _agent_deit(dict(embed_dim=192, num_heads=3), 49, **kwargs)
 
 
-@register_model(**{**_AGENT_CFG, "classifier": "head"})
+@register_model(**_AGENT_DEIT_CFG)
 def agent_deit_small(**kwargs: Any) -> VisionTransformer:
     """Agent-DeiT-S: DeiT-S (384 wide, 6 heads), 49 agents in all blocks (22.7 M params)."""
     return _agent_deit(dict(embed_dim=384, num_heads=6), 49, **kwargs)
 
 
-@register_model(**{**_AGENT_CFG, "classifier": "head"})
+@register_model(**_AGENT_DEIT_CFG)
 def agent_deit_base(**kwargs: Any) -> VisionTransformer:
     """Agent-DeiT-B: DeiT-B (768 wide, 12 heads), 81 agents in the first 4 blocks, softmax after (87.2 M params)."""
     return _agent_deit(dict(embed_dim=768, num_heads=12), 81, agent_blocks=4, **kwargs)
@@ -133,3 +136,32 @@ def agent_pvt_tiny(**kwargs: Any) -> PyramidVisionTransformer:
 def agent_pvt_small(**kwargs: Any) -> PyramidVisionTransformer:
     """Agent-PVT-S: PVT-S (depths 3-4-6-3) with agent attention as Agent-PVT-T (20.6 M params)."""
     return _agent_pvt(pvt_small, **kwargs)
+
+
+# --- published weights -----------------------------------------------------------------------------
+# The official LeapLabTHU/Agent-Attention ImageNet-1k releases.
+#
+# Top-1 is the publisher's figure (``agent_transformer/README.md``, "Pretrained Models", 224^2). Evaluation in
+# the official code: resize 256/224 x size, centre crop, bicubic, ImageNet mean/std. The files are TsinghuaCloud
+# links with ``?dl=1`` (direct downloads); no sha256 is published. The repository has no licence file at its
+# root, so the licence is not stated. The checkpoints fix the input size to 224^2 (row/column agent biases,
+# DeiT/PVT position embeddings): visionzoo loads them exactly and resamples those tables at other sizes.
+# Released but not registered (no matching architecture here): Agent-DeiT-S 448^2 (83.1), Agent-PVT-M/L
+# (83.4/83.8 at 256^2, 83.7), Agent-Swin-S 288^2 (84.1), Agent-Swin-B 384^2 (84.9), Agent-CSwin-T/S/B.
+_PAPER = "Agent Attention: On the Integration of Softmax and Linear Attention (Han et al., ECCV 2024), https://arxiv.org/abs/2312.08874"
+_CODE = "https://github.com/LeapLabTHU/Agent-Attention"
+_NOTES = "official release (agent_transformer/README.md 'Pretrained Models'); 'model' key, official names"
+
+
+def _agent_weights(arch: str, top1: float, file_id: str) -> None:
+    register_leaplab_weights(arch, top1, file_id, _PAPER, _CODE, _NOTES)
+
+
+_agent_weights("agent_deit_tiny", 74.9, "57e0904221824ee7b7af")
+_agent_weights("agent_deit_small", 80.5, "fdd43304372541db8ea7")
+_agent_weights("agent_deit_base", 82.0, "5115f15fdd7e4ab58fbc")
+_agent_weights("agent_pvt_tiny", 78.4, "13fdf0e0a7c5498c934f")
+_agent_weights("agent_pvt_small", 82.2, "36b8be9a8863456685a3")
+_agent_weights("agent_swin_tiny", 82.6, "a2ddc1190c224f768a41")
+_agent_weights("agent_swin_small", 83.7, "f607172c9fea4d6e99bb")
+_agent_weights("agent_swin_base", 84.0, "4fcd2d0114bb490483c3")

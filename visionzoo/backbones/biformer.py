@@ -10,15 +10,16 @@ the last feature map before average pooling and the linear head.
 
 Parameter names are the official ones (``downsample_layers``, ``stages.{i}.{j}.pos_embed``, ``norm``,
 ``head``) except inside blocks, which use the shared `TransformerBlock` (``mlp.fc1``/``fc2`` for the
-official ``mlp.0``/``mlp.3``, ``attn.qkv`` for ``attn.qkv.qkv``); `visionzoo.weights.converters.biformer`
-maps them. Any input size runs: the stride-2 convs round up, and each routing attention zero-pads its
-grid at the bottom/right to a multiple of ``n_win`` and crops after, as the official ``auto_pad``
+official ``mlp.0``/``mlp.3``, ``attn.qkv`` for ``attn.qkv.qkv``); the converter at the end of this module
+maps them, beside the published weights. Any input size runs: the stride-2 convs round up, and each routing
+attention zero-pads its grid at the bottom/right to a multiple of ``n_win`` and crops after, as the official ``auto_pad``
 option used for segmentation (the classification code asserts multiples of 7 at every stage,
 i.e. 224 x 224, which is unchanged here).
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -27,10 +28,12 @@ import torch.nn as nn
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
+from ..constants import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from ..layers import TransformerBlock, build_attention, check_image_input, stage_attention_configs, trunc_normal_
 from ..layers.attention import AttentionContext, block_attention_configs
-from ..registry import register_model
-from ..weights.entry import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from ..registry import register_model, register_weights
+from ..weights import WeightEntry
+from ..weights.converters import StateDict, register_converter, register_detector
 from .features import FeatureInfo, feature_take_indices
 
 __all__ = ["BiFormer", "BiFormerBlock", "BiFormerStage"]
@@ -303,6 +306,7 @@ _BIFORMER_CFG = dict(
     fixed_input_size=False,
     img_size_free=True,
     paper="https://arxiv.org/abs/2303.08810",
+    tiny=dict(depths=(1, 1, 1, 1), embed_dims=(32, 64, 96, 128)),
 )
 
 
@@ -322,3 +326,89 @@ def biformer_small(**kwargs: Any) -> BiFormer:
 def biformer_base(**kwargs: Any) -> BiFormer:
     """BiFormer-B: dims 96-192-384-768, depths 4-4-18-4, top-k 1-4-16-global (56.8 M params)."""
     return BiFormer(**{"depths": (4, 4, 18, 4), "embed_dims": (96, 192, 384, 768), **kwargs})
+
+
+# --- published weights ----------------------------------------------------------------------------
+# BiFormer weights: the official ImageNet-1k releases of rayleizhu/BiFormer.
+#
+# Source: the official README, "ImageNet-1K trained models" (acc@1 at 224 x 224, MIT licence), whose
+# "model" links are the OneDrive API URLs that ``models/biformer.py`` (``model_urls``) also downloads.
+# The files wrap the weights in a ``model`` key and use the official names (converter
+# below); no sha256 is published. Evaluation in the official
+# ``datasets.py``: resize to 256/224 of the crop (bicubic), centre crop 224, ImageNet mean/std.
+_PAPER = "BiFormer: Vision Transformer with Bi-Level Routing Attention (Zhu et al., CVPR 2023), https://arxiv.org/abs/2303.08810"
+_ONEDRIVE = "https://api.onedrive.com/v1.0/shares/{}/root/content"
+
+
+def _biformer_weights(arch: str, top1: float, share: str, params: str, gflops: str) -> None:
+    register_weights(
+        arch,
+        "official_in1k",
+        WeightEntry(
+            source="official",
+            url=_ONEDRIVE.format(share),
+            sha256=None,
+            license="mit",
+            paper=_PAPER,
+            official_code="https://github.com/rayleizhu/BiFormer",
+            metrics={"imagenet_top1": top1},
+            crop_pct=0.875,
+            interpolation="bicubic",
+            notes=f"README: {params} params, {gflops} FLOPs at 224 x 224; trained with the legacy BRA (ops/bra_legacy.py).",
+        ),
+    )
+
+
+_biformer_weights("biformer_tiny", 81.4, "s!AkBbczdRlZvChHEOoGkgwgQzEDlM", "13.1 M", "2.2 G")
+_biformer_weights("biformer_small", 83.8, "s!AkBbczdRlZvChHDyM-x9KWRBZ832", "25.5 M", "4.5 G")
+_biformer_weights("biformer_base", 84.3, "s!AkBbczdRlZvChHI_XPhoadjaNxtO", "56.8 M", "9.8 G")
+
+
+# --- checkpoint converters ------------------------------------------------------------------------
+# BiFormer checkpoints: the official rayleizhu/BiFormer release (``model`` key, ``models/biformer.py`` names).
+#
+# visionzoo's BiFormer keeps the official module names outside the blocks and uses the shared
+# `TransformerBlock` inside them, so the mapping is a few renames (``S`` = ``stages.{i}.{j}``, one block):
+#
+# =====================================  =====================================
+# official                               visionzoo
+# =====================================  =====================================
+# ``S.attn.qkv.qkv.{weight,bias}``       ``S.attn.qkv.{weight,bias}`` (routing stages; the official
+#                                        ``QKVLinear`` wraps the linear layer)
+# ``S.mlp.0.{weight,bias}``              ``S.mlp.fc1.{weight,bias}``
+# ``S.mlp.3.{weight,bias}``              ``S.mlp.fc2.{weight,bias}`` (``mlp.1`` is an Identity
+#                                        without ``mlp_dwconv``, ``mlp.2`` the GELU)
+# ``S.gamma1``, ``S.gamma2``             ``S.ls1.gamma``, ``S.ls2.gamma`` (layer-scale variants only)
+# everything else                        unchanged: ``downsample_layers.*``, ``S.pos_embed.*``,
+#                                        ``S.norm{1,2}.*``, ``S.attn.{wo,lepe}.*`` (routing
+#                                        stages), ``S.attn.{qkv,proj,lepe}.*`` (global last
+#                                        stage), ``norm.*`` (BatchNorm), ``head.*``
+# =====================================  =====================================
+#
+# A checkpoint of another variant fails the strict load that follows, which lists the mismatched keys.
+_BLOCK = r"^(stages\.\d+\.\d+)\."
+_RENAMES = (
+    (re.compile(_BLOCK + r"attn\.qkv\.qkv\."), r"\1.attn.qkv."),
+    (re.compile(_BLOCK + r"mlp\.0\."), r"\1.mlp.fc1."),
+    (re.compile(_BLOCK + r"mlp\.3\."), r"\1.mlp.fc2."),
+    (re.compile(_BLOCK + r"gamma1$"), r"\1.ls1.gamma"),
+    (re.compile(_BLOCK + r"gamma2$"), r"\1.ls2.gamma"),
+)
+
+
+@register_converter(BiFormer, "official")
+def convert_official_biformer(state_dict: Mapping[str, Tensor], model: nn.Module) -> StateDict:
+    """Official BiFormer release -> visionzoo BiFormer (see the mapping above)."""
+    out: StateDict = {}
+    for key, value in state_dict.items():
+        for pattern, replacement in _RENAMES:
+            key = pattern.sub(replacement, key)
+        out[key] = value
+    return out
+
+
+@register_detector(BiFormer)
+def detect_biformer_layout(state_dict: Mapping[str, Tensor]) -> str:
+    """"official" for the rayleizhu/BiFormer names (``attn.qkv.qkv``, ``mlp.0``/``mlp.3``), else "visionzoo"."""
+    official = any(re.search(r"\.(attn\.qkv\.qkv|mlp\.[03])\.", k) for k in state_dict)
+    return "official" if official else "visionzoo"

@@ -13,8 +13,8 @@ stages that LeapLabTHU/FLatten-Transformer (``cfgs/*.yaml``, ``models/*.py``, ``
 
 All use focusing factor 3 and a 5x5 depthwise conv. The positional encodings of the released models are laid
 out for 224^2 token grids; here they are resampled (bicubic) to the actual grid, so other sizes run and 224^2
-reproduces the official outputs. Released checkpoints (``model`` key) load through
-`visionzoo.weights.converters.flatten`.
+reproduces the official outputs. Released checkpoints (``model`` key) load through the base backbone's
+converter (`visionzoo.backbones._leaplab`); the published weights are registered at the end of this module.
 """
 from __future__ import annotations
 
@@ -22,8 +22,9 @@ from typing import Any
 
 import torch.nn as nn
 
+from ..constants import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from ..registry import register_model
-from ..weights.entry import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from ._leaplab import register_leaplab_weights
 from .pvt import (
     PyramidVisionTransformer,
     PyramidVisionTransformerV2,
@@ -47,6 +48,7 @@ _FLATTEN_CFG = dict(
     fixed_input_size=False,
     paper="https://arxiv.org/abs/2308.00442",
     official_code="https://github.com/LeapLabTHU/FLatten-Transformer",
+    tiny=dict(depths=(1, 1, 1, 1)),
 )
 _FLA = dict(type="focused_linear", focusing_factor=3, kernel_size=5)
 
@@ -115,3 +117,29 @@ def flatten_pvt_v2_b1(**kwargs: Any) -> PyramidVisionTransformerV2:
 def flatten_pvt_v2_b2(**kwargs: Any) -> PyramidVisionTransformerV2:
     """FLatten-PVTv2-B2: PVTv2-B2 (depths 3-4-6-3) with focused linear attention in every block."""
     return _flatten_pvt(pvt_v2_b2, False, **kwargs)
+
+
+# --- published weights -----------------------------------------------------------------------------
+# The official LeapLabTHU/FLatten-Transformer ImageNet-1k releases.
+#
+# Top-1 is the publisher's figure (README, "Pretrained Models", 224^2; the T/B0 figures also appear in its
+# evaluation logs: PVT-T 77.758, PVTv2-B0 71.098, Swin-T 82.106). Evaluation in the official code: resize
+# 256/224 x size, centre crop, bicubic, ImageNet mean/std. The files are TsinghuaCloud links with ``?dl=1``
+# (direct downloads); no sha256 is published. The repository has no licence file, so the licence is not
+# stated. The checkpoints fix the input size to 224^2 through their positional encodings (1, N, C):
+# visionzoo loads them exactly and resamples the encodings at other sizes. Released but not registered
+# (no matching architecture here): FLatten-Swin-B at 384^2 (85.0) and FLatten-CSwin-T (83.1).
+_PAPER = "FLatten Transformer: Vision Transformer using Focused Linear Attention (Han et al., ICCV 2023), https://arxiv.org/abs/2308.00442"
+_CODE = "https://github.com/LeapLabTHU/FLatten-Transformer"
+_NOTES = "official release (README 'Pretrained Models'); 'model' key, official parameter names"
+
+
+def _flatten_weights(arch: str, top1: float, file_id: str) -> None:
+    register_leaplab_weights(arch, top1, file_id, _PAPER, _CODE, _NOTES)
+
+
+_flatten_weights("flatten_pvt_tiny", 77.8, "3ab1d773f19d45648690")
+_flatten_weights("flatten_pvt_v2_b0", 71.1, "5d1f01532b104da28e7b")
+_flatten_weights("flatten_swin_tiny", 82.1, "e1518e76703e4e57a7f2")
+_flatten_weights("flatten_swin_small", 83.5, "94188e52af354bf4a88b")
+_flatten_weights("flatten_swin_base", 83.8, "7a9e5186bad04e7fb3a9")

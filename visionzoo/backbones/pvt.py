@@ -15,7 +15,7 @@ token mixer a spatial-reduction attention (`visionzoo.layers.SpatialReductionAtt
   ``stages.{i}.downsample/blocks/norm``), so timm state dicts load unchanged.
 
 The official releases (whai362/PVT: ``patch_embed1``, ``block1.0.attn.q``, ``pos_embed1``, ``norm1``...) load
-through ``checkpoint_path=`` with `visionzoo.weights.converters.pvt`.
+through ``checkpoint_path=`` with the converter at the end of this module, beside the published weights.
 
 Token-mixer API (used by the FLatten and Agent-attention PVTs; keep it stable)
 ------------------------------------------------------------------------------
@@ -39,7 +39,8 @@ to ``stages.{i}.blocks.{j}.attn.*`` by prefix. `PvtStage`, `OverlapPatchEmbed`, 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any, Callable
 
@@ -48,6 +49,7 @@ import torch.nn as nn
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
+from ..constants import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from ..layers import (
     PatchEmbed,
     TransformerBlock,
@@ -62,8 +64,9 @@ from ..layers import (
 )
 from ..layers.attention import AttentionContext, block_attention_configs
 from ..layers.attention.registry import AttnCfg
-from ..registry import register_model
-from ..weights.entry import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from ..registry import register_model, register_weights
+from ..weights import WeightEntry
+from ..weights.converters import StateDict, register_converter, register_detector
 from .features import FeatureInfo, feature_take_indices
 
 __all__ = [
@@ -567,6 +570,7 @@ _PVT_CFG = dict(
     interpolation="bicubic",
     fixed_input_size=False,
     paper="https://arxiv.org/abs/2102.12122",
+    tiny=dict(depths=(1, 1, 1, 1), embed_dims=(16, 32, 48, 64), num_heads=(1, 2, 3, 4)),
 )
 _PVT_V2_CFG = {**_PVT_CFG, "crop_pct": 0.9, "paper": "https://arxiv.org/abs/2106.13797"}
 _V1_DEPTHS = {"tiny": (2, 2, 2, 2), "small": (3, 4, 6, 3), "medium": (3, 4, 18, 3), "large": (3, 8, 27, 3)}
@@ -648,3 +652,159 @@ def pvt_v2_b4(**kwargs: Any) -> PyramidVisionTransformerV2:
 def pvt_v2_b5(**kwargs: Any) -> PyramidVisionTransformerV2:
     """PVTv2-B5: depths 3-6-40-3, MLP ratio 4 in every stage (82.0 M params)."""
     return _pvt_v2((3, 6, 40, 3), **{"mlp_ratios": (4, 4, 4, 4), **kwargs})
+
+
+# --- published weights ----------------------------------------------------------------------------
+# PVT v1 and PVTv2 weights: the official whai362/PVT ImageNet-1k releases, and timm's Hub copies of PVTv2.
+#
+# Top-1 is the publisher's figure (whai362/PVT ``classification/README.md``, "Model Zoo", 224^2). The v1 files
+# are served by GitHub release ``v2`` and load through the whai362 converter; PVTv2 resolves to timm's
+# ``timm/pvt_v2_*.in1k`` safetensors (the same weights, timm's names), with the GitHub URL kept in ``notes``.
+# Evaluation follows DeiT's (resize 256, centre crop 224, bicubic) in the official code; timm evaluates PVTv2
+# at crop 0.9. Apache-2.0 licence. No sha256 is published for the release files.
+_V1_PAPER = (
+    "Pyramid Vision Transformer: A Versatile Backbone for Dense Prediction without Convolutions "
+    "(Wang et al., ICCV 2021), https://arxiv.org/abs/2102.12122"
+)
+_V2_PAPER = (
+    "PVT v2: Improved Baselines with Pyramid Vision Transformer (Wang et al., CVMJ 2022), https://arxiv.org/abs/2106.13797"
+)
+_CODE = "https://github.com/whai362/PVT"
+_RELEASE = "https://github.com/whai362/PVT/releases/download/v2/"
+
+
+def _v1_weights(arch: str, top1: float) -> None:
+    register_weights(
+        arch,
+        "in1k",
+        WeightEntry(
+            source="whai362",
+            url=f"{_RELEASE}{arch}.pth",
+            license="apache-2.0",
+            paper=_V1_PAPER,
+            official_code=_CODE,
+            metrics={"imagenet_top1": top1},
+            crop_pct=0.875,
+            notes="official release (whai362/PVT classification/README.md, PVTv1 on ImageNet-1K)",
+        ),
+    )
+
+
+def _v2_weights(arch: str, top1: float) -> None:
+    register_weights(
+        arch,
+        "in1k",
+        WeightEntry(
+            source="timm",
+            hf_hub_id=f"timm/{arch}.in1k",
+            hf_filename="model.safetensors",
+            license="apache-2.0",
+            paper=_V2_PAPER,
+            official_code=_CODE,
+            metrics={"imagenet_top1": top1},
+            crop_pct=0.9,
+            notes=f"official release: {_RELEASE}{arch}.pth (loads with checkpoint_path=, whai362 layout)",
+        ),
+    )
+
+
+_v1_weights("pvt_tiny", 75.1)
+_v1_weights("pvt_small", 79.8)
+_v1_weights("pvt_medium", 81.2)
+_v1_weights("pvt_large", 81.7)
+
+_v2_weights("pvt_v2_b0", 70.5)
+_v2_weights("pvt_v2_b1", 78.7)
+_v2_weights("pvt_v2_b2", 82.0)
+_v2_weights("pvt_v2_b2_li", 82.1)
+_v2_weights("pvt_v2_b3", 83.1)
+_v2_weights("pvt_v2_b4", 83.6)
+_v2_weights("pvt_v2_b5", 83.8)
+
+
+# --- checkpoint converters ------------------------------------------------------------------------
+# PVT v1 / PVTv2 checkpoints: the official releases (whai362/PVT ``classification/pvt.py``, ``pvt_v2.py``) and timm.
+#
+# Key mapping, official -> visionzoo (``i`` = 1..4 is the official stage number, ``s = i - 1`` ours):
+#
+# ==============================================  ==============================================
+# ``patch_embed1.{proj,norm}.*``                  ``patch_embed.{proj,norm}.*``
+# ``patch_embed{i}.{proj,norm}.*`` (i > 1)        ``stages.{s}.downsample.{proj,norm}.*``
+# ``block{i}.{j}.*``                              ``stages.{s}.blocks.{j}.*`` (``norm1``, ``attn.{q,kv,sr,norm,
+#                                                 proj}``, ``norm2``, ``mlp.{fc1,fc2}`` unchanged)
+# ``block{i}.{j}.mlp.dwconv.dwconv.*`` (v2)       ``stages.{s}.blocks.{j}.mlp.dwconv.*``
+# ``norm{i}.*`` (v2, per-stage norm)              ``stages.{s}.norm.*``
+# ``pos_embed{i}`` (v1)                           ``stages.{s}.pos_embed``
+# ``cls_token`` (v1)                              ``stages.{last}.cls_token``
+# ``norm.*``, ``head.*``                          unchanged
+# ==============================================  ==============================================
+#
+# timm's ``pvt_v2_*`` uses visionzoo's names already (identity). A v1 checkpoint offered to a PVTv2 model (or
+# the reverse) is rejected with the keys that tell them apart. The PVT-based releases of other papers (FLatten,
+# Agent attention) keep these names around their own attention parameters, so they convert the same way; their
+# v1 models pool the last stage without the final ``norm`` their files carry (the official forward never
+# applies it), so a model without a final norm drops the file's ``norm.*``.
+_PVTS = (PyramidVisionTransformer, PyramidVisionTransformerV2)
+_RULES = (
+    (re.compile(r"^patch_embed1\."), lambda m: "patch_embed."),
+    (re.compile(r"^patch_embed(\d+)\."), lambda m: f"stages.{int(m.group(1)) - 1}.downsample."),
+    (re.compile(r"^block(\d+)\.(\d+)\."), lambda m: f"stages.{int(m.group(1)) - 1}.blocks.{m.group(2)}."),
+    (re.compile(r"^norm(\d+)\."), lambda m: f"stages.{int(m.group(1)) - 1}.norm."),
+    (re.compile(r"^pos_embed(\d+)$"), lambda m: f"stages.{int(m.group(1)) - 1}.pos_embed"),
+)
+
+
+def official_pvt_key(key: str, num_stages: int = 4) -> str:
+    """One whai362/PVT (v1 or v2) parameter name in visionzoo's layout (see the mapping above)."""
+    if key == "cls_token":
+        return f"stages.{num_stages - 1}.cls_token"
+    key = key.replace(".mlp.dwconv.dwconv.", ".mlp.dwconv.")
+    for pattern, repl in _RULES:
+        new, count = pattern.subn(repl, key)
+        if count:
+            return new
+    return key
+
+
+def _is_v1(model: nn.Module) -> bool:
+    return any(k.endswith("pos_embed") for k in model.state_dict())
+
+
+def _check_version(state_dict: Mapping[str, Tensor], model: nn.Module, layout: str) -> None:
+    ckpt_v1 = any(re.match(r"^(pos_embed\d+|stages\.\d+\.pos_embed)$", k) for k in state_dict)
+    if ckpt_v1 == _is_v1(model):
+        return
+    marker = sorted(k for k in state_dict if re.match(r"^(pos_embed|norm\d|stages\.\d+\.(pos_embed|norm\.))", k))[:4]
+    have = "PVT v1 (absolute position embeddings)" if ckpt_v1 else "PVTv2 (per-stage norms, no position embeddings)"
+    want = "pvt_tiny/small/medium/large" if ckpt_v1 else "pvt_v2_b*"
+    raise ValueError(
+        f"this {layout} checkpoint is a {have} model, keys {marker}; the model is a {type(model).__name__}. "
+        f"Build one of {want} instead."
+    )
+
+
+@register_converter(_PVTS, "whai362")
+def convert_official_pvt(state_dict: Mapping[str, Tensor], model: nn.Module) -> StateDict:
+    """Official whai362/PVT release (v1 or v2) -> visionzoo (see the mapping above)."""
+    _check_version(state_dict, model, "whai362/PVT")
+    num_stages = len(getattr(model, "stages", ())) or 4
+    out = {official_pvt_key(k, num_stages): v for k, v in state_dict.items()}
+    if "norm.weight" not in model.state_dict():  # no final norm (FLatten/Agent PVT v1): the file's is unused
+        out = {k: v for k, v in out.items() if not k.startswith("norm.")}
+    return out
+
+
+@register_converter(_PVTS, "timm")
+def convert_timm_pvt(state_dict: Mapping[str, Tensor], model: nn.Module) -> StateDict:
+    """timm ``pvt_v2_*`` -> visionzoo: the same names."""
+    _check_version(state_dict, model, "timm")
+    return dict(state_dict)
+
+
+@register_detector(_PVTS)
+def detect_pvt_layout(state_dict: Mapping[str, Tensor]) -> str:
+    """"whai362" for the official names (``patch_embed1``, ``block1.*``), "timm" for timm's PVTv2, else "visionzoo"."""
+    if "patch_embed1.proj.weight" in state_dict or any(k.startswith("block1.") for k in state_dict):
+        return "whai362"
+    return "timm" if "stages.0.blocks.0.mlp.dwconv.weight" in state_dict else "visionzoo"
+

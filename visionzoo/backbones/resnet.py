@@ -10,6 +10,7 @@ size works: the head pools globally.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,10 +19,12 @@ import torch.nn as nn
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
+from ..constants import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from ..layers import check_image_input
-from ..layers.conv_attention import build_conv_attention
-from ..registry import register_model
-from ..weights.entry import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from ..layers.conv_attention import CBAM, SqueezeExcite, TripletAttention, build_conv_attention
+from ..registry import register_model, register_weights
+from ..weights import WeightEntry
+from ..weights.converters import StateDict, register_converter, register_detector
 from .features import FeatureInfo, feature_take_indices
 
 __all__ = ["BasicBlock", "Bottleneck", "ResNet"]
@@ -292,6 +295,7 @@ _RESNET_CFG = dict(
     fixed_input_size=False,
     img_size_free=True,
     paper="https://arxiv.org/abs/1512.03385",
+    tiny=dict(layers=(1, 1, 1, 1)),
 )
 _CBAM_CFG = {**_RESNET_CFG, "paper": "https://arxiv.org/abs/1807.06521"}
 _TRIPLET_CFG = {**_RESNET_CFG, "paper": "https://arxiv.org/abs/2010.03045"}
@@ -373,3 +377,243 @@ def resnet50_triplet(**kwargs: Any) -> ResNet:
 def resnet50_se(**kwargs: Any) -> ResNet:
     """ResNet-50 + squeeze-and-excitation (reduction 16) in every block; timm's ``seresnet50`` layout."""
     return _resnet(50, dict(type="se", reduction=16), **kwargs)
+
+
+# --- published weights ----------------------------------------------------------------------------
+# ResNet weights: torchvision's ImageNet releases (republished by timm), official CBAM and triplet-attention releases.
+#
+# Sources (the publishers' own figures):
+#
+# * torchvision: ``torchvision/models/resnet.py`` weight metadata (``ResNet*_Weights.IMAGENET1K_V1/V2``:
+#   acc@1/acc@5 on ImageNet-1k val; V1 evaluated at resize 256 / crop 224, V2 at resize 232 / crop 224,
+#   bilinear). timm republishes the same tensors as ``timm/resnet*.tv_in1k`` / ``tv2_in1k`` safetensors on
+#   the Hugging Face Hub (BSD-3-Clause); the original ``.pth`` URLs are kept in ``notes``.
+# * CBAM: Jongchan/attention-module README: "ResNet50+CBAM (trained for 100 epochs) checkpoint ...
+#   ACC@1=77.622 ACC@5=93.948", a Dropbox link; evaluation in ``train_imagenet.py`` is Scale(256) +
+#   CenterCrop(224) with ImageNet mean/std. MIT licence.
+# * Triplet attention: landskape-ai/triplet-attention README, "Pretrained Models / ImageNet": top-1/top-5
+#   *error* per model (recorded here as 100 - error) with Google Drive links; ``train_imagenet.py``
+#   evaluates at Resize(256) + CenterCrop(224). MIT licence. Only the kernel-7 files fit the registered
+#   ``resnet*_triplet`` models; the kernel-3 files (R-18 70.33, R-50 76.12 top-1) load into a model built
+#   with ``block_attn=dict(type="triplet", kernel_size=3)`` through ``checkpoint_path=``.
+#
+# The CBAM and triplet links are sharing pages (Dropbox ``?dl=0``, Google Drive viewer), recorded as the
+# publishers give them; no sha256 is published for any of these files.
+_TV_PAPER = "Deep Residual Learning for Image Recognition (He et al., CVPR 2016), https://arxiv.org/abs/1512.03385"
+_CBAM_PAPER = "CBAM: Convolutional Block Attention Module (Woo et al., ECCV 2018), https://arxiv.org/abs/1807.06521"
+_TRIPLET_PAPER = (
+    "Rotate to Attend: Convolutional Triplet Attention Module (Misra et al., WACV 2021), https://arxiv.org/abs/2010.03045"
+)
+_TV = "https://download.pytorch.org/models/"
+_MANUAL = (
+    "The link is a sharing page, not the file: download the checkpoint by hand and pass it as "
+    "checkpoint_path= (pretrained=True would fetch the HTML page)."
+)
+
+
+def _torchvision_weights(name_tag: str, top1: float, top5: float, original: str, crop_pct: float, recipe: str) -> None:
+    arch, tag = name_tag.split(".")
+    register_weights(
+        arch,
+        tag,
+        WeightEntry(
+            source="timm",
+            hf_hub_id=f"timm/{name_tag}",
+            hf_filename="model.safetensors",
+            license="bsd-3-clause",
+            paper=_TV_PAPER,
+            official_code="https://github.com/pytorch/vision",
+            metrics={"imagenet_top1": top1, "imagenet_top5": top5},
+            crop_pct=crop_pct,
+            interpolation="bilinear",
+            notes=f"torchvision {recipe}; original release: {_TV}{original}",
+        ),
+    )
+
+
+_V1 = "IMAGENET1K_V1 (the paper's recipe; eval resize 256, crop 224)"
+_V2 = "IMAGENET1K_V2 (torchvision's new recipe, pytorch/vision#3995; eval resize 232, crop 224)"
+_torchvision_weights("resnet18.tv_in1k", 69.758, 89.078, "resnet18-f37072fd.pth", 0.875, _V1)
+_torchvision_weights("resnet34.tv_in1k", 73.314, 91.420, "resnet34-b627a593.pth", 0.875, _V1)
+_torchvision_weights("resnet50.tv_in1k", 76.130, 92.862, "resnet50-0676ba61.pth", 0.875, _V1)
+_torchvision_weights("resnet50.tv2_in1k", 80.858, 95.434, "resnet50-11ad3fa6.pth", 0.965, _V2)
+_torchvision_weights("resnet101.tv_in1k", 77.374, 93.546, "resnet101-63fe2227.pth", 0.875, _V1)
+_torchvision_weights("resnet101.tv2_in1k", 81.886, 95.780, "resnet101-cd907fc2.pth", 0.965, _V2)
+
+register_weights(
+    "resnet50_cbam",
+    "official_in1k",
+    WeightEntry(
+        source="cbam",
+        url="https://www.dropbox.com/s/bt6zty02h9ibufi/RESNET50_CBAM_new_name_wrap.pth?dl=0",
+        sha256=None,
+        license="mit",
+        paper=_CBAM_PAPER,
+        official_code="https://github.com/Jongchan/attention-module",
+        metrics={"imagenet_top1": 77.622, "imagenet_top5": 93.948},
+        crop_pct=0.875,
+        interpolation="bilinear",
+        notes=(
+            "ResNet-50 + CBAM trained 100 epochs (README, 'Resume with checkpoints'); the same README gives "
+            f"ResNet-50 + BAM 76.860 (not a CBAM model, not registered). {_MANUAL}"
+        ),
+    ),
+)
+
+
+def _triplet_weights(arch: str, top1_err: float, top5_err: float, url: str) -> None:
+    register_weights(
+        arch,
+        "official_in1k",
+        WeightEntry(
+            source="triplet",
+            url=url,
+            sha256=None,
+            license="mit",
+            paper=_TRIPLET_PAPER,
+            official_code="https://github.com/landskape-ai/triplet-attention",
+            metrics={"imagenet_top1": round(100 - top1_err, 3), "imagenet_top5": round(100 - top5_err, 3)},
+            crop_pct=0.875,
+            interpolation="bilinear",
+            notes=(
+                f"Kernel 7; the README reports top-1/top-5 error {top1_err}% / {top5_err}%. Released key names "
+                f"predate the module's renaming (see the converters in visionzoo/backbones/resnet.py). {_MANUAL}"
+            ),
+        ),
+    )
+
+
+_triplet_weights("resnet18_triplet", 28.91, 10.01, "https://drive.google.com/file/d/1jIDfA0Psce10L06hU0Rtz8t7s2U1oqLH/view?usp=sharing")
+_triplet_weights("resnet50_triplet", 22.52, 6.326, "https://drive.google.com/open?id=1ptKswHzVmULGbE3DuX6vMCjEbqwUvGiG")
+
+
+# --- checkpoint converters ------------------------------------------------------------------------
+# ResNet checkpoints: torchvision / timm, and the official CBAM and triplet-attention releases.
+#
+# visionzoo's ResNet uses torchvision's names, so the trunk of every layout below maps one to one; only
+# the block attention differs. Older releases (torchvision's V1 files, checkpoints saved before
+# PyTorch 0.4.1) lack BatchNorm ``num_batches_tracked`` counters: each converter adds a zero counter
+# for every BatchNorm whose running statistics the file holds (as torch's own loader does), nothing else.
+#
+# Key mapping, publisher -> visionzoo (``B`` = ``layer{1-4}.{i}``, one residual block):
+#
+# * torchvision / timm ResNet (``timm/resnet*.tv_in1k`` safetensors): unchanged.
+# * timm SE-ResNet: ``B.se.{fc1,fc2}.*`` -> ``B.attn.{fc1,fc2}.*``.
+# * CBAM, Jongchan/attention-module (``MODELS/model_resnet.py`` + ``MODELS/cbam.py``; the file wraps the
+#   weights in ``state_dict`` with DataParallel's ``module.`` prefix, both stripped before conversion):
+#
+#   - ``B.cbam.ChannelGate.mlp.1.*`` (Linear C -> C/16) -> ``B.attn.channel_gate.fc1.*``
+#   - ``B.cbam.ChannelGate.mlp.3.*`` (Linear C/16 -> C) -> ``B.attn.channel_gate.fc2.*``
+#     (``mlp.0`` is a Flatten and ``mlp.2`` a ReLU: no weights)
+#   - ``B.cbam.SpatialGate.spatial.conv.weight`` (2 -> 1, 7x7, no bias) -> ``B.attn.spatial.conv.weight``
+#   - ``B.cbam.SpatialGate.spatial.bn.*`` -> ``B.attn.spatial.bn.*``
+#
+# * Triplet attention, landskape-ai/triplet-attention (``state_dict`` key, ``module.`` prefix). The
+#   released ImageNet files predate a renaming: ``MODELS/triplet_attention.py`` (the definition the
+#   maintainers point to for them) names the gates ``ChannelGateH``/``ChannelGateW``/``SpatialGate``,
+#   each with a ``spatial.{conv,bn}`` BasicConv, and ``MODELS/resnet.py`` calls the block's module
+#   ``triplet_attention``; in issue #12 a maintainer says the ResNet-50 file loads when that module is
+#   named ``pcam``, and issue #9 reports ``triplet`` with the root ``triplet_attention.py``'s gate
+#   names ``cw``/``hc``/``hw`` and ``conv.{conv,bn}``. All of these spellings are accepted:
+#
+#   - ``B.{triplet_attention|pcam|triplet}.{ChannelGateH|cw}.{spatial|conv}.{conv,bn}.*`` -> ``B.attn.cw.{conv,bn}.*``
+#   - ``B.{...}.{ChannelGateW|hc}.{spatial|conv}.{conv,bn}.*`` -> ``B.attn.hc.{conv,bn}.*``
+#   - ``B.{...}.{SpatialGate|hw}.{spatial|conv}.{conv,bn}.*`` -> ``B.attn.hw.{conv,bn}.*``
+#
+#   ``ChannelGateH`` pools over H and gates the (C, W) plane (the paper's ``cw`` branch),
+#   ``ChannelGateW`` pools over W and gates (H, C) (``hc``), ``SpatialGate`` pools over C (``hw``).
+#
+# Loading stays strict afterwards, so any key outside these patterns is reported as unexpected.
+_BLOCK = r"^(layer\d+\.\d+)\."
+_CBAM_KEYS = (
+    (re.compile(_BLOCK + r"cbam\.ChannelGate\.mlp\.1\."), r"\1.attn.channel_gate.fc1."),
+    (re.compile(_BLOCK + r"cbam\.ChannelGate\.mlp\.3\."), r"\1.attn.channel_gate.fc2."),
+    (re.compile(_BLOCK + r"cbam\.SpatialGate\.spatial\.(conv|bn)\."), r"\1.attn.spatial.\2."),
+)
+_TRIPLET_MODULE = r"(?:triplet_attention|pcam|triplet)"
+_TRIPLET_KEY = re.compile(
+    _BLOCK + _TRIPLET_MODULE + r"\.(ChannelGateH|ChannelGateW|SpatialGate|cw|hc|hw)\.(?:spatial|conv)\.(conv|bn)\."
+)
+_TRIPLET_BRANCH = {"ChannelGateH": "cw", "ChannelGateW": "hc", "SpatialGate": "hw", "cw": "cw", "hc": "hc", "hw": "hw"}
+_SE_KEY = re.compile(_BLOCK + r"se\.(fc1|fc2)\.")
+
+
+def _add_batchnorm_counters(state_dict: StateDict, model: nn.Module) -> StateDict:
+    """Add a zero ``num_batches_tracked`` for each BatchNorm of `model` whose running stats `state_dict` holds without one."""
+    for name, module in model.named_modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.track_running_stats:
+            prefix = f"{name}." if name else ""
+            if f"{prefix}running_mean" in state_dict and f"{prefix}num_batches_tracked" not in state_dict:
+                state_dict[f"{prefix}num_batches_tracked"] = torch.zeros((), dtype=torch.long)
+    return state_dict
+
+
+def _block_attention(model: nn.Module) -> nn.Module | None:
+    """The attention module of the model's first residual block (None for a plain ResNet)."""
+    layer1 = getattr(model, "layer1", None)
+    return getattr(layer1[0], "attn", None) if isinstance(layer1, nn.Sequential) and len(layer1) else None
+
+
+def _require_attention(model: nn.Module, kind: type[nn.Module], layout: str, example: str) -> None:
+    attn = _block_attention(model)
+    if not isinstance(attn, kind):
+        have = type(attn).__name__ if attn is not None else "no block attention"
+        raise ValueError(
+            f"this checkpoint is a ResNet with {kind.__name__} ({layout} layout), but the model has {have}: "
+            f"build the matching variant, e.g. create_model('{example}', checkpoint_path=...)"
+        )
+
+
+@register_converter(ResNet, "torchvision", "timm")
+def convert_torchvision_resnet(state_dict: Mapping[str, Tensor], model: nn.Module) -> StateDict:
+    """torchvision / timm ResNet (and timm SE-ResNet) -> visionzoo ResNet: same names, ``se`` -> ``attn``."""
+    out: StateDict = {}
+    for key, value in state_dict.items():
+        out[_SE_KEY.sub(r"\1.attn.\2.", key)] = value
+    if any(".attn." in k for k in out):
+        _require_attention(model, SqueezeExcite, "timm SE-ResNet", "resnet50_se")
+    return _add_batchnorm_counters(out, model)
+
+
+@register_converter(ResNet, "cbam")
+def convert_cbam_resnet(state_dict: Mapping[str, Tensor], model: nn.Module) -> StateDict:
+    """Official ResNet+CBAM (Jongchan/attention-module) -> visionzoo ResNet with CBAM (see the mapping above)."""
+    _require_attention(model, CBAM, "Jongchan/attention-module", "resnet50_cbam")
+    out: StateDict = {}
+    for key, value in state_dict.items():
+        for pattern, replacement in _CBAM_KEYS:
+            key = pattern.sub(replacement, key)
+        out[key] = value
+    return _add_batchnorm_counters(out, model)
+
+
+@register_converter(ResNet, "triplet")
+def convert_triplet_resnet(state_dict: Mapping[str, Tensor], model: nn.Module) -> StateDict:
+    """Official ResNet+triplet attention (landskape-ai/triplet-attention) -> visionzoo (see the mapping above)."""
+    _require_attention(model, TripletAttention, "landskape-ai/triplet-attention", "resnet50_triplet")
+    out: StateDict = {}
+    for key, value in state_dict.items():
+        key = _TRIPLET_KEY.sub(lambda m: f"{m.group(1)}.attn.{_TRIPLET_BRANCH[m.group(2)]}.{m.group(3)}.", key)
+        out[key] = value
+    kernel = next((v.shape[-1] for k, v in out.items() if k.endswith(".attn.cw.conv.weight")), None)
+    model_kernel = _block_attention(model).cw.conv.kernel_size[0]
+    if kernel is not None and kernel != model_kernel:
+        raise ValueError(
+            f"the checkpoint's triplet-attention gates use {kernel}x{kernel} convs, the model {model_kernel}x{model_kernel}: "
+            f"build it with block_attn=dict(type='triplet', kernel_size={kernel})"
+        )
+    return _add_batchnorm_counters(out, model)
+
+
+@register_detector(ResNet)
+def detect_resnet_layout(state_dict: Mapping[str, Tensor]) -> str:
+    """The publisher of a ResNet state dict: "cbam", "triplet", "visionzoo" (``attn``), "timm" (SE) or "torchvision"."""
+    keys = list(state_dict)
+    if any(".cbam." in k for k in keys):
+        return "cbam"
+    if any(re.search(r"\." + _TRIPLET_MODULE + r"\.", k) for k in keys):
+        return "triplet"
+    if any(".attn." in k for k in keys):
+        return "visionzoo"
+    return "timm" if any(_SE_KEY.search(k) for k in keys) else "torchvision"
+

@@ -1,8 +1,8 @@
 """Swin Transformer (Liu et al., ICCV 2021), assembled from the shared window attention and transformer block.
 
 Parameter names follow timm (``layers.{i}.downsample`` opens stage i, ``head.fc``); the original
-Microsoft release (downsample closing each stage, ``head``) is converted by
-`visionzoo.weights.converters`. Any input size works: grids are padded to whole windows (official
+Microsoft release (downsample closing each stage, ``head``) is converted by the converter at the end of
+this module, beside the published weights. Any input size works: grids are padded to whole windows (official
 detection-code convention) and odd sizes are padded before patch merging.
 
 Other token mixers plug in per stage (``attn=dict(type="focused_linear"), attn_stages="LLSS"``, as the
@@ -14,15 +14,17 @@ stage-1 grid), and their position tables, sized for the stage grid at `img_size`
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any, Callable
 
 import torch
 import torch.nn as nn
-from timm.layers import ClassifierHead
+from timm.layers import ClassifierHead, resize_rel_pos_bias_table
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
+from ..constants import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from ..layers import (
     PatchEmbed,
     TransformerBlock,
@@ -34,8 +36,9 @@ from ..layers import (
     trunc_normal_,
 )
 from ..layers.attention import AttentionContext, block_attention_configs
-from ..registry import register_model
-from ..weights.entry import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from ..registry import register_model, register_weights
+from ..weights import WeightEntry
+from ..weights.converters import StateDict, register_converter, register_detector
 from .features import FeatureInfo, feature_take_indices
 
 __all__ = ["SwinTransformer", "SwinStage", "PatchMerging"]
@@ -350,6 +353,7 @@ _SWIN_CFG = dict(
     interpolation="bicubic",
     fixed_input_size=False,
     paper="https://arxiv.org/abs/2103.14030",
+    tiny=dict(depths=(1, 1, 1, 1)),
 )
 
 
@@ -377,3 +381,100 @@ def swin_base_patch4_window12_384(**kwargs: Any) -> SwinTransformer:
     return SwinTransformer(
         **{"img_size": 384, "embed_dim": 128, "depths": (2, 2, 18, 2), "num_heads": (4, 8, 16, 32), "window_size": 12, **kwargs}
     )
+
+
+# --- published weights ----------------------------------------------------------------------------
+# Swin Transformer weights: the official Microsoft releases, as republished by timm on the Hugging Face Hub.
+#
+# Top-1: the publisher's figure (microsoft/Swin-Transformer README) and timm's re-evaluation
+# (huggingface/pytorch-image-models results/results-imagenet.csv). The original ``.pth`` files load
+# through ``checkpoint_path=`` with the Microsoft converter; their URLs are kept in ``notes``.
+_PAPER = "Swin Transformer (Liu et al., ICCV 2021), https://arxiv.org/abs/2103.14030"
+_MS = "https://github.com/SwinTransformer/storage/releases/download/"
+
+
+def _swin_weights(name_tag: str, published: float, timm_top1: float, original: str, size: int = 224) -> None:
+    arch, tag = name_tag.split(".")
+    register_weights(
+        arch,
+        tag,
+        WeightEntry(
+            source="timm",
+            hf_hub_id=f"timm/{name_tag}",
+            hf_filename="model.safetensors",
+            license="mit",
+            paper=_PAPER,
+            metrics={"imagenet_top1": published, "imagenet_top1_timm": timm_top1},
+            input_size=(3, size, size),
+            crop_pct=0.9 if size == 224 else 1.0,
+            notes=f"original release: {_MS}{original}",
+        ),
+    )
+
+
+_swin_weights("swin_tiny_patch4_window7_224.ms_in1k", 81.2, 81.388, "v1.0.0/swin_tiny_patch4_window7_224.pth")
+_swin_weights("swin_tiny_patch4_window7_224.ms_in22k_ft_in1k", 80.9, 80.966, "v1.0.8/swin_tiny_patch4_window7_224_22kto1k_finetune.pth")
+_swin_weights("swin_small_patch4_window7_224.ms_in1k", 83.2, 83.228, "v1.0.0/swin_small_patch4_window7_224.pth")
+_swin_weights("swin_small_patch4_window7_224.ms_in22k_ft_in1k", 83.2, 83.330, "v1.0.8/swin_small_patch4_window7_224_22kto1k_finetune.pth")
+_swin_weights("swin_base_patch4_window7_224.ms_in1k", 83.5, 83.604, "v1.0.0/swin_base_patch4_window7_224.pth")
+_swin_weights("swin_base_patch4_window7_224.ms_in22k_ft_in1k", 85.2, 85.276, "v1.0.0/swin_base_patch4_window7_224_22kto1k.pth")
+_swin_weights("swin_base_patch4_window12_384.ms_in1k", 84.5, 84.478, "v1.0.0/swin_base_patch4_window12_384.pth", 384)
+_swin_weights("swin_base_patch4_window12_384.ms_in22k_ft_in1k", 86.4, 86.442, "v1.0.0/swin_base_patch4_window12_384_22kto1k.pth", 384)
+
+
+# --- checkpoint converters ------------------------------------------------------------------------
+# Swin checkpoints: timm's layout and the original Microsoft release (microsoft/Swin-Transformer, ``model`` key).
+#
+# Key mapping, Microsoft -> visionzoo:
+#
+# ==============================================  ==============================================
+# ``layers.{i}.downsample.{norm,reduction}``      ``layers.{i+1}.downsample.{norm,reduction}``
+#                                                 (Microsoft merges at the end of stage i, timm and
+#                                                 visionzoo at the start of stage i+1)
+# ``head.{weight,bias}``                          ``head.fc.{weight,bias}``
+# ``*.relative_position_index``, ``*.attn_mask``  dropped (recomputed buffers)
+# everything else                                 unchanged
+# ==============================================  ==============================================
+#
+# timm -> visionzoo is the identity apart from dropping the same buffers. Both resize
+# ``relative_position_bias_table`` (timm's bicubic resize) when the model's window differs.
+_BUFFERS = ("relative_position_index", "attn_mask")
+
+
+def _fit_bias_tables(state_dict: StateDict, model: nn.Module) -> StateDict:
+    own = model.state_dict()
+    for key, value in list(state_dict.items()):
+        if key.endswith("relative_position_bias_table") and key in own and own[key].shape != value.shape:
+            attn = model.get_submodule(key.rsplit(".", 1)[0])
+            state_dict[key] = resize_rel_pos_bias_table(
+                value, new_window_size=attn.window_size, new_bias_shape=tuple(own[key].shape)
+            )
+    return state_dict
+
+
+@register_converter(SwinTransformer, "timm")
+def convert_timm_swin(state_dict: Mapping[str, Tensor], model: nn.Module) -> StateDict:
+    """timm Swin -> visionzoo Swin."""
+    out = {k: v for k, v in state_dict.items() if not k.endswith(_BUFFERS)}
+    return _fit_bias_tables(out, model)
+
+
+@register_converter(SwinTransformer, "microsoft")
+def convert_microsoft_swin(state_dict: Mapping[str, Tensor], model: nn.Module) -> StateDict:
+    """Official Microsoft Swin release -> visionzoo Swin (see the mapping above)."""
+    out: StateDict = {}
+    for key, value in state_dict.items():
+        if key.endswith(_BUFFERS):
+            continue
+        key = re.sub(r"^layers\.(\d+)\.downsample", lambda m: f"layers.{int(m.group(1)) + 1}.downsample", key)
+        key = re.sub(r"^head\.", "head.fc.", key)
+        out[key] = value
+    return _fit_bias_tables(out, model)
+
+
+@register_detector(SwinTransformer)
+def detect_swin_layout(state_dict: Mapping[str, Tensor]) -> str:
+    """"microsoft" for the original release (``layers.0.downsample``, ``head.weight``), else "timm" (our names too)."""
+    microsoft = "layers.0.downsample.reduction.weight" in state_dict or "head.weight" in state_dict
+    return "microsoft" if microsoft else "timm"
+

@@ -1,14 +1,15 @@
 """Vision Transformer (Dosovitskiy et al., ICLR 2021), assembled from the shared layers, for 2D images and 3D volumes.
 
-Parameter names follow timm's ``VisionTransformer`` (so timm checkpoints map one to one). Any input
-size works: the position embedding is resampled to the token grid (timm's anti-aliased bicubic in
-2D, trilinear in 3D) and sizes that are not multiples of the patch are zero-padded. The 3D form is
-the encoder of UNETR.
+Parameter names follow timm's ``VisionTransformer`` (so timm checkpoints map one to one; the converter and the
+published weights are at the end of this module). Any input size works: the position embedding is resampled
+to the token grid (timm's anti-aliased bicubic in 2D, trilinear in 3D) and sizes that are not multiples of the
+patch are zero-padded. The 3D form is the encoder of UNETR.
 """
 from __future__ import annotations
 
+import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any, Callable
 
@@ -17,14 +18,17 @@ import torch.nn as nn
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
+from ..constants import IMAGENET_INCEPTION_MEAN, IMAGENET_INCEPTION_STD
 from ..layers import PatchEmbed, TransformerBlock, build_attention, resample_abs_pos_embed, to_ntuple, trunc_normal_
 from ..layers.attention import AttentionContext, block_attention_configs
-from ..registry import register_model
-from ..weights.entry import IMAGENET_INCEPTION_MEAN, IMAGENET_INCEPTION_STD
+from ..registry import register_model, register_weights
+from ..weights import WeightEntry
+from ..weights.converters import StateDict, register_converter, register_detector
 from .features import FeatureInfo, feature_take_indices
 
 __all__ = ["VisionTransformer"]
 
+_logger = logging.getLogger(__name__)
 _POOL_TYPES = ("", "token", "avg", "max")
 
 
@@ -263,6 +267,7 @@ _VIT_CFG = dict(
     interpolation="bicubic",
     fixed_input_size=False,
     paper="https://arxiv.org/abs/2010.11929",
+    tiny=dict(depth=2),
 )
 _VIT_CFG_384 = {**_VIT_CFG, "input_size": (3, 384, 384), "crop_pct": 1.0}
 
@@ -306,3 +311,72 @@ def vit_base_patch16_224(**kwargs: Any) -> VisionTransformer:
 def vit_base_patch16_384(**kwargs: Any) -> VisionTransformer:
     """ViT-B/16 at 384."""
     return _vit(384, **{"patch_size": 16, "embed_dim": 768, "depth": 12, "num_heads": 12, **kwargs})
+
+
+# --- published weights ----------------------------------------------------------------------------
+# ViT weights republished by timm on the Hugging Face Hub (AugReg, Steiner et al. 2022; original ViT release).
+#
+# Top-1 figures: timm's ImageNet-1k evaluation (huggingface/pytorch-image-models, results/results-imagenet.csv).
+_AUGREG_PAPER = "How to train your ViT? (Steiner et al., TMLR 2022), https://arxiv.org/abs/2106.10270"
+
+
+def _timm_weights(name_tag: str, top1: float, top5: float, size: int = 224, paper: str = _AUGREG_PAPER) -> None:
+    arch, tag = name_tag.split(".")
+    register_weights(
+        arch,
+        tag,
+        WeightEntry(
+            source="timm",
+            hf_hub_id=f"timm/{name_tag}",
+            hf_filename="model.safetensors",
+            license="apache-2.0",
+            paper=paper,
+            metrics={"imagenet_top1": top1, "imagenet_top5": top5},
+            input_size=(3, size, size),
+            mean=IMAGENET_INCEPTION_MEAN,
+            std=IMAGENET_INCEPTION_STD,
+            crop_pct=0.9 if size == 224 else 1.0,
+        ),
+    )
+
+
+_timm_weights("vit_tiny_patch16_224.augreg_in21k_ft_in1k", 75.452, 92.858)
+_timm_weights("vit_tiny_patch16_384.augreg_in21k_ft_in1k", 78.438, 94.542, 384)
+_timm_weights("vit_small_patch16_224.augreg_in21k_ft_in1k", 81.402, 96.150)
+_timm_weights("vit_small_patch16_224.augreg_in1k", 78.842, 94.280)
+_timm_weights("vit_small_patch16_384.augreg_in21k_ft_in1k", 83.814, 97.106, 384)
+_timm_weights("vit_base_patch16_224.augreg2_in21k_ft_in1k", 85.108, 97.530)
+_timm_weights("vit_base_patch16_224.augreg_in21k_ft_in1k", 84.534, 97.300)
+_timm_weights("vit_base_patch16_224.orig_in21k_ft_in1k", 81.782, 96.122, paper="An Image is Worth 16x16 Words (Dosovitskiy et al., ICLR 2021)")
+_timm_weights("vit_base_patch16_384.augreg_in21k_ft_in1k", 86.010, 97.998, 384)
+
+
+# --- checkpoint converters ------------------------------------------------------------------------
+# ViT checkpoints: timm's layout (``timm/vit_*`` on the Hugging Face Hub, timm ``.pth`` releases).
+#
+# Key mapping: timm and visionzoo share names one to one (``patch_embed.proj``, ``cls_token``,
+# ``pos_embed``, ``blocks.{i}.{norm1,attn.qkv,attn.proj,norm2,mlp.fc1,mlp.fc2}``, ``norm``, ``fc_norm``,
+# ``head``). The converter only drops the unused ``pre_logits`` layer of old releases and resamples
+# ``pos_embed`` when the checkpoint's grid differs from the model's (e.g. 224 weights into a 384 model).
+@register_converter(VisionTransformer, "timm")
+def convert_timm_vit(state_dict: Mapping[str, Tensor], model: nn.Module) -> StateDict:
+    """timm ViT -> visionzoo ViT (identity names, pos_embed resampled to the model's grid)."""
+    out: StateDict = {}
+    for key, value in state_dict.items():
+        if key.startswith("pre_logits."):
+            continue
+        if key == "pos_embed" and value.shape != model.pos_embed.shape:
+            prefix = model.num_prefix_tokens
+            side = math.isqrt(value.shape[1] - prefix)
+            if side * side != value.shape[1] - prefix:
+                raise ValueError(f"cannot infer the grid of a pos_embed with {value.shape[1] - prefix} patch tokens")
+            value = resample_abs_pos_embed(value, model.pos_grid, (side, side), prefix)
+            _logger.info("resampled pos_embed from %dx%d to %s", side, side, model.pos_grid)
+        out[key] = value
+    return out
+
+
+@register_detector(VisionTransformer)
+def detect_vit_layout(state_dict: Mapping[str, Tensor]) -> str:
+    """Always "timm": timm's names are ours, and its converter only resamples what needs it."""
+    return "timm"

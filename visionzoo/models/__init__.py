@@ -1,8 +1,17 @@
-"""Assembly of backbones and heads into task models (segmenters), and the features_only wrapper."""
-from . import swin_unetr, unetr  # noqa: F401  (register the named segmenters)
-from . import detr  # noqa: F401  (register the DETR detectors)
-from .features import FeatureExtractor
-from .swin_unetr import SwinUNETR
-from .unetr import UNETR
+"""Task models assembled from backbones and heads (segmenters, detectors), and the features_only wrapper.
+
+Importing this package imports every public module in it; each family module registers its named models, weight
+tags, converters and tiny test configuration, so a new family needs no line here.
+"""
+import importlib
+import pkgutil
+
+for _module in pkgutil.iter_modules(__path__):
+    if not _module.name.startswith("_"):
+        importlib.import_module(f"{__name__}.{_module.name}")
+
+from .features import FeatureExtractor  # noqa: E402
+from .swin_unetr import SwinUNETR  # noqa: E402
+from .unetr import UNETR  # noqa: E402
 
 __all__ = ["FeatureExtractor", "SwinUNETR", "UNETR"]

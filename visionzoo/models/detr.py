@@ -5,14 +5,15 @@ transformer with sine position embeddings -> ``class_embed`` (num_classes + 1, t
 and the 3-layer ``bbox_embed`` MLP (sigmoid: cx, cy, w, h in [0, 1] of the unpadded image).
 ``model(images)`` takes a (B, 3, H, W) batch (with an optional ``mask`` (B, H, W), True = padding) or a
 list of (3, H, W) images of different sizes, padded bottom-right to the largest (the official
-NestedTensor). Module names follow the official code except inside the transformer (see
-`visionzoo.weights.converters.detr`), so official releases load through ``checkpoint_path=``.
+NestedTensor). Module names follow the official code except inside the transformer (see the converter at the
+end of this module, beside the published weights), so official releases load through ``checkpoint_path=``.
 ResNet backbones use frozen BatchNorm and, as in the official training, a frozen stem and ``layer1``.
 ONNX export (`visionzoo.export_onnx`) traces the tensor input without a mask: the graph treats every
 pixel as valid and returns pred_logits, pred_boxes, then the auxiliary predictions, flattened.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -23,10 +24,13 @@ from torch import Tensor
 from torchvision.ops import FrozenBatchNorm2d
 
 from ..backbones.resnet import ResNet
+from ..constants import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from ..factory import create_model
 from ..heads.detr import MLP, DETRTransformer, PositionEmbeddingSine
 from ..layers import check_image_input
-from ..registry import create_model, register_model
-from ..weights.entry import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from ..registry import register_model, register_weights
+from ..weights import WeightEntry
+from ..weights.converters import StateDict, register_converter, register_detector
 
 __all__ = ["DETR", "freeze_batch_norm", "nested_tensor"]
 
@@ -192,6 +196,8 @@ _DETR_CFG = dict(
     classifier="class_embed",
     num_classes=91,
     paper="https://arxiv.org/abs/2005.12872",
+    tiny=dict(backbone_kwargs=dict(layers=(1, 1, 1, 1)), hidden_dim=32, nheads=2, enc_layers=1, dec_layers=2,
+              dim_feedforward=64, num_queries=5),
 )
 
 
@@ -221,3 +227,113 @@ def detr_r101(**kwargs: Any) -> DETR:
     """DETR-R101, the official COCO configuration (60.5 M params, 60.2 M trainable)."""
     _fixed_backbone("resnet101", kwargs)
     return detr(**kwargs)
+
+
+# --- published weights ----------------------------------------------------------------------------
+# DETR weights: the official facebookresearch/detr COCO releases (``model`` key, official layout).
+#
+# Box AP: the publisher's figures on COCO 2017 val5k (README "Model Zoo", 500-epoch schedule). Files are
+# served at ``https://dl.fbaipublicfiles.com/detr/detr-<arch>-<hash8>.pth``; the 8 hex digits are the
+# start of the file's sha256 (torch.hub's ``check_hash`` convention). The full digest is not published,
+# so `sha256` stays None and the prefix is recorded in ``notes``. Preprocessing: ImageNet mean/std,
+# shorter side resized to 800 with the longer side at most 1333 (``datasets/coco.py``); boxes are
+# predicted as normalised cx, cy, w, h over the 91 COCO category ids (+ no object). Apache-2.0.
+_PAPER = "End-to-End Object Detection with Transformers (Carion et al., ECCV 2020), https://arxiv.org/abs/2005.12872"
+_URL = "https://dl.fbaipublicfiles.com/detr/"
+
+
+def _detr_weights(arch: str, filename: str, box_ap: float, notes: str) -> None:
+    sha_prefix = filename.rsplit("-", 1)[1].split(".")[0]
+    register_weights(
+        arch,
+        "fb_coco",
+        WeightEntry(
+            source="facebookresearch",
+            url=_URL + filename,
+            sha256=None,
+            license="apache-2.0",
+            paper=_PAPER,
+            official_code="https://github.com/facebookresearch/detr",
+            metrics={"coco_val2017_box_ap": box_ap},
+            num_classes=91,
+            input_size=(3, 800, 1333),
+            crop_pct=None,
+            interpolation="bilinear",
+            notes=(
+                f"{notes}; resize shorter side 800, longer side <= 1333; sha256 starts with {sha_prefix} "
+                "(torch.hub file-name convention; the full digest is not published)."
+            ),
+        ),
+    )
+
+
+_detr_weights("detr_r50", "detr-r50-e632da11.pth", 42.0, "DETR R50, 500 epochs, batch 2 per GPU on 8 V100 (159 MB)")
+_detr_weights("detr_r101", "detr-r101-2c7b67e5.pth", 43.5, "DETR R101, 500 epochs (232 MB)")
+
+
+# --- checkpoint converters ------------------------------------------------------------------------
+# DETR checkpoints: the facebookresearch/detr releases (``torch.save({"model": state_dict, ...})``).
+#
+# The ``model`` wrapper is removed before conversion. Key mapping, official -> visionzoo (``E`` =
+# ``transformer.encoder.layers.{i}``, ``D`` = ``transformer.decoder.layers.{i}``, ``A`` any of their
+# attention modules):
+#
+# ====================================================  ======================================================
+# ``backbone.0.body.{conv1,bn1,layer1..layer4}.*``      ``backbone.*`` (torchvision ResNet names; frozen BN
+#                                                       stores weight/bias/running_mean/running_var only)
+# ``A.in_proj_weight`` (3C, C), ``A.in_proj_bias``      ``A.{q_proj,k_proj,v_proj}.{weight,bias}`` (rows
+#                                                       [0:C], [C:2C], [2C:3C])
+# ``A.out_proj.*``                                      ``A.proj.*``
+# ``D.multihead_attn.*``                                ``D.cross_attn.*``
+# ``E/D.linear1.*`` / ``E/D.linear2.*``                 ``E/D.mlp.fc1.*`` / ``E/D.mlp.fc2.*``
+# ``E/D.norm{1,2,3}.*``, ``transformer.decoder.norm.*`` unchanged
+# ``input_proj.*``, ``query_embed.weight``,             unchanged
+# ``class_embed.*``, ``bbox_embed.layers.{k}.*``
+# ====================================================  ======================================================
+#
+# ``backbone.1`` (the sine position embedding) has no weights. Loading stays strict afterwards: a
+# checkpoint for another backbone, depth or class count fails with the mismatched keys and shapes.
+# The DC5 releases (dilated last stage) have the same keys as the plain ones but need a dilated ResNet,
+# which visionzoo does not build; they are not registered.
+_ATTN = re.compile(r"^(transformer\.(?:encoder|decoder)\.layers\.\d+\.(?:self_attn|multihead_attn))\.in_proj_(weight|bias)$")
+_RENAMES = (
+    (re.compile(r"^backbone\.0\.body\."), "backbone."),
+    (re.compile(r"\.multihead_attn\."), ".cross_attn."),
+    (re.compile(r"\.out_proj\."), ".proj."),
+    (re.compile(r"(layers\.\d+)\.linear1\."), r"\1.mlp.fc1."),
+    (re.compile(r"(layers\.\d+)\.linear2\."), r"\1.mlp.fc2."),
+)
+
+
+def _rename(key: str) -> str:
+    for pattern, replacement in _RENAMES:
+        key = pattern.sub(replacement, key)
+    return key
+
+
+@register_converter(DETR, "facebookresearch")
+def convert_facebookresearch_detr(state_dict: Mapping[str, Tensor], model: nn.Module) -> StateDict:
+    """Official DETR (facebookresearch/detr) -> visionzoo DETR (see the mapping above)."""
+    out: StateDict = {}
+    for key, value in state_dict.items():
+        if key.endswith("num_batches_tracked"):
+            continue  # frozen BN keeps no counter (the official module drops it on load as well)
+        match = _ATTN.match(key)
+        if match:
+            if value.shape[0] % 3:
+                raise ValueError(f"{key} has {value.shape[0]} rows; a packed q/k/v projection needs a multiple of 3")
+            prefix = _rename(match.group(1) + ".")
+            for name, part in zip(("q_proj", "k_proj", "v_proj"), value.chunk(3, dim=0)):
+                out[f"{prefix}{name}.{match.group(2)}"] = part.clone()
+            continue
+        out[_rename(key)] = value
+    return out
+
+
+@register_detector(DETR)
+def detect_detr_layout(state_dict: Mapping[str, Tensor]) -> str:
+    """"facebookresearch" for the official names (``backbone.0.body.*``, packed ``in_proj_weight``), else "visionzoo"."""
+    if any(k.startswith("backbone.0.body.") or k.endswith(".in_proj_weight") for k in state_dict):
+        return "facebookresearch"
+    return "visionzoo"
+

@@ -1,4 +1,8 @@
-"""Weights: tag entries (data), safe checkpoint reading, converters from publishers' layouts, download + cache."""
+"""Weights machinery: tag entries (data), the converter registry, safe checkpoint reading, download + cache.
+
+No model family lives here: each family module (`visionzoo/backbones/<family>.py`, `visionzoo/models/<family>.py`)
+registers its own weight tags and converters; this package never imports backbones, heads or models.
+"""
 from .checkpoint import (
     CheckpointError,
     load_checkpoint,
@@ -7,6 +11,7 @@ from .checkpoint import (
     read_checkpoint,
     unwrap_state_dict,
 )
+from .converters import convert_state_dict, converters_for, detect_source, register_converter, register_detector
 from .entry import WeightEntry
 from .hub import (
     WeightsNotFoundError,
@@ -25,6 +30,9 @@ __all__ = [
     "WeightsNotFoundError",
     "cache_dir",
     "cached_weight_path",
+    "convert_state_dict",
+    "converters_for",
+    "detect_source",
     "download_url",
     "extract_archive_member",
     "hf_cache_dir",
@@ -32,6 +40,8 @@ __all__ = [
     "load_state_dict_strict",
     "prepare_state_dict",
     "read_checkpoint",
+    "register_converter",
+    "register_detector",
     "resolve_weight_file",
     "sha256_file",
     "unwrap_state_dict",

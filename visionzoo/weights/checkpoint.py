@@ -33,6 +33,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from ..utils.files import UnsafeCheckpointError, safe_torch_load
+from .converters import convert_state_dict, covered_prefixes, detect_source
 
 __all__ = [
     "CheckpointError",
@@ -252,8 +253,6 @@ def prepare_state_dict(
 
     The layout is `source` if given, else the file's ``visionzoo_layout`` metadata, else detected.
     """
-    from .converters import convert_state_dict, covered_prefixes, detect_source
-
     metadata = metadata or {}
     own_net = any(k.startswith(NETWORK_PREFIX) for k in model.state_dict())  # a network with its own `net` child
     state_dict = unwrap_state_dict(raw, source=where, network_prefix=None if own_net else NETWORK_PREFIX)

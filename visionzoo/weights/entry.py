@@ -5,10 +5,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
 
-IMAGENET_DEFAULT_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_DEFAULT_STD = (0.229, 0.224, 0.225)
-IMAGENET_INCEPTION_MEAN = (0.5, 0.5, 0.5)
-IMAGENET_INCEPTION_STD = (0.5, 0.5, 0.5)
+from ..constants import (  # noqa: F401  (re-exported: visionzoo.weights.entry.IMAGENET_* keep working)
+    IMAGENET_DEFAULT_MEAN,
+    IMAGENET_DEFAULT_STD,
+    IMAGENET_INCEPTION_MEAN,
+    IMAGENET_INCEPTION_STD,
+)
 
 
 def unsafe_member_name(name: str) -> bool:
@@ -29,7 +31,8 @@ class WeightEntry:
     or its file name, matched at any depth).
 
     Conversion: `source` names the checkpoint layout and so the converter
-    (`visionzoo.weights.converters`), e.g. "timm", "microsoft", "monai", "monai_ssl".
+    (`visionzoo.weights.converters`, registered by each model family for its model class), e.g. "timm",
+    "microsoft", "monai", "monai_ssl".
 
     Provenance: `license`, `paper`, `official_code`, and `metrics` — the publisher's own figures
     (key names say the dataset/split and metric; `notes` says where they come from).

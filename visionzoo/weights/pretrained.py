@@ -6,6 +6,7 @@ import logging
 import torch.nn as nn
 from timm.models import adapt_input_conv
 
+from ..registry import model_entrypoint, resolve_weight_entry, split_model_name_tag
 from .checkpoint import load_state_dict_strict, prepare_state_dict, read_checkpoint
 from .entry import WeightEntry
 from .hub import resolve_weight_file
@@ -17,11 +18,9 @@ _logger = logging.getLogger(__name__)
 
 def weight_entry(name: str) -> tuple[str, WeightEntry]:
     """``"name.tag"`` (or ``"name"`` for its default tag) -> (``"name.tag"``, its registered `WeightEntry`)."""
-    from ..registry import _require_arch, _resolve_weight_entry, split_model_name_tag
-
     arch, tag = split_model_name_tag(name)
-    _require_arch(arch)
-    tag, entry = _resolve_weight_entry(arch, tag)
+    model_entrypoint(arch)  # unknown names: a ValueError listing the closest registered ones
+    tag, entry = resolve_weight_entry(arch, tag)
     if entry is None:
         raise ValueError(f"{arch} has no registered pretrained weights; visionzoo.list_pretrained() lists those that do")
     return f"{arch}.{tag}", entry

@@ -51,64 +51,59 @@ class _Registered(NamedTuple):
     covers: tuple[str, ...]
 
 
-_CONVERTERS: dict[type | str, dict[str, _Registered]] = {}
-_DETECTORS: dict[type | str, Detector] = {}
+_CONVERTERS: dict[type, dict[str, _Registered]] = {}
+_DETECTORS: dict[type, Detector] = {}
 
 
-def register_converter(owner: type[nn.Module] | str, *sources: str, covers: tuple[str, ...] = ()) -> Callable[[Converter], Converter]:
+Owners = type[nn.Module] | tuple[type[nn.Module], ...]
+
+
+def _as_tuple(owners: Owners) -> tuple[type, ...]:
+    return owners if isinstance(owners, tuple) else (owners,)
+
+
+def register_converter(owner: Owners, *sources: str, covers: tuple[str, ...] = ()) -> Callable[[Converter], Converter]:
     """Decorator: `fn(state_dict, model) -> state_dict` converts each of `sources`' layouts for instances of `owner`.
 
-    `covers`: model state-dict prefixes the layout provides when it holds only part of the model
-    (e.g. ``("encoder.",)``); empty means the whole model. Registering one (owner, source) twice with another
-    function is an error; the same function again is a no-op (a module imported under two names).
+    `owner` is a model class (or a tuple of them). `covers`: model state-dict prefixes the layout provides when it
+    holds only part of the model (e.g. ``("encoder.",)``); empty means the whole model. Registering one
+    (owner, source) twice with another function is an error; the same function again is a no-op.
     """
     if not sources:
         raise TypeError("register_converter() needs at least one source name, e.g. register_converter(Model, 'timm')")
 
     def wrap(fn: Converter) -> Converter:
-        table = _CONVERTERS.setdefault(owner, {})
-        for source in sources:
-            known = table.get(source)
-            if known is not None and known.fn is not fn and known.fn.__qualname__ != fn.__qualname__:
-                raise RuntimeError(f"a {source!r} converter is registered twice for {_name(owner)}")
-            table[source] = _Registered(fn, tuple(covers))
+        for cls in _as_tuple(owner):
+            table = _CONVERTERS.setdefault(cls, {})
+            for source in sources:
+                known = table.get(source)
+                if known is not None and known.fn is not fn and known.fn.__qualname__ != fn.__qualname__:
+                    raise RuntimeError(f"a {source!r} converter is registered twice for {_name(cls)}")
+                table[source] = _Registered(fn, tuple(covers))
         return fn
 
     return wrap
 
 
-def register_detector(owner: type[nn.Module] | str, fn: Detector | None = None) -> Detector | Callable[[Detector], Detector]:
+def register_detector(owner: Owners, fn: Detector | None = None) -> Detector | Callable[[Detector], Detector]:
     """`fn(state_dict) -> source` tells which publisher's layout a state dict for `owner` models is in (OWN_LAYOUT: ours).
 
     Call it with the function, or use it as a decorator: ``@register_detector(SwinTransformer)``.
     """
     if fn is None:
         return lambda f: register_detector(owner, f)
-    _DETECTORS[owner] = fn
+    for cls in _as_tuple(owner):
+        _DETECTORS[cls] = fn
     return fn
 
 
-def _name(owner: type | str) -> str:
-    return owner if isinstance(owner, str) else f"{owner.__module__}.{owner.__qualname__}"
+def _name(owner: type) -> str:
+    return f"{owner.__module__}.{owner.__qualname__}"
 
 
-def _owners(model: nn.Module | type) -> list[type | str]:
-    """Registry keys that apply to `model`, most specific first: its classes along the MRO, then its legacy family."""
-    cls = model if isinstance(model, type) else type(model)
-    owners: list[type | str] = list(cls.__mro__)
-    if not isinstance(model, type):
-        owners.append(_legacy_family(model))
-    return owners
-
-
-def _legacy_family(model: nn.Module) -> str:
-    # transitional: families not yet moved into their model modules register under their module name
-    from ...registry import is_model, model_family
-
-    arch = getattr(model, "pretrained_cfg", {}).get("architecture")
-    if arch and is_model(arch):
-        return model_family(arch)
-    return type(model).__module__.rsplit(".", 1)[-1]
+def _owners(model: nn.Module | type) -> tuple[type, ...]:
+    """Registry keys that apply to `model`: its classes along the MRO, most specific first."""
+    return (model if isinstance(model, type) else type(model)).__mro__
 
 
 def _find(model: nn.Module | type, source: str) -> _Registered | None:
@@ -154,10 +149,3 @@ def convert_state_dict(model: nn.Module, state_dict: Mapping[str, Tensor], sourc
         family = type(model).__module__.rsplit(".", 1)[-1]  # the module that defines the model class
         raise ValueError(f"no converter from {source!r} checkpoints for {family} models (known sources: {known})")
     return found.fn(state_dict, model)
-
-
-from . import resnet, swin, swin_unetr, unetr, vit  # noqa: E402,F401  (register the built-in converters)
-from . import pvt  # noqa: E402,F401
-from . import biformer  # noqa: E402,F401
-from . import detr  # noqa: E402,F401
-from . import agent, flatten  # noqa: E402,F401
