@@ -15,12 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 import torch.nn as nn
 
+from .constants import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+
 if TYPE_CHECKING:  # type hints only: an entry is stored as data, never imported here
     from .weights.entry import WeightEntry
 
 __all__ = [
     "register_model",
     "register_weights",
+    "image_classifier_cfg",
     "list_models",
     "list_pretrained",
     "get_pretrained_cfg",
@@ -81,8 +84,32 @@ def get_tiny_cfg(name: str) -> dict[str, Any]:
     return {"kwargs": dict(cfg["kwargs"]), "input_size": cfg["input_size"]}
 
 
-def register_weights(model_name: str, tag: str, entry: WeightEntry) -> None:
-    """Attach a published checkpoint to a registered architecture; the first tag is the default."""
+def image_classifier_cfg(
+    paper: str,
+    *,
+    first_conv: str = "patch_embed.proj",
+    classifier: str = "head",
+    input_size: tuple[int, ...] = (3, 224, 224),
+    mean: tuple[float, ...] = IMAGENET_DEFAULT_MEAN,
+    std: tuple[float, ...] = IMAGENET_DEFAULT_STD,
+    crop_pct: float = 0.9,
+    interpolation: str = "bicubic",
+    **extra: Any,
+) -> dict[str, Any]:
+    """The architecture defaults of an ImageNet classifier for `register_model` (timm's ``_cfg``): the input it was
+    designed for, its normalisation and eval crop, and the names of its first conv and classifier. `extra` adds
+    keys (``tiny=``, ``img_size_free=``, ``official_code=``)."""
+    return dict(first_conv=first_conv, classifier=classifier, input_size=input_size, mean=mean, std=std,
+                crop_pct=crop_pct, interpolation=interpolation, fixed_input_size=False, paper=paper, **extra)
+
+
+def register_weights(model_name: str, tag: str | WeightEntry, entry: WeightEntry | None = None) -> None:
+    """Attach a published checkpoint to a registered architecture; the first tag is the default.
+
+    ``register_weights("arch", "tag", entry)`` or ``register_weights("arch.tag", entry)``.
+    """
+    if entry is None:
+        (model_name, tag), entry = split_model_name_tag(model_name), tag
     if model_name not in _ENTRYPOINTS:
         raise KeyError(f"cannot register weights {model_name}.{tag}: architecture {model_name!r} is not registered")
     tags = _WEIGHTS.setdefault(model_name, {})

@@ -11,9 +11,11 @@ by the model's class like every converter:
   files' unused final ``norm`` is dropped there, as those models have none);
 * DeiT-based: timm's ViT names (`visionzoo.backbones.vit.convert_timm_vit`).
 
-`register_leaplab_weights` registers one ``arch.in1k`` tag of their TsinghuaCloud direct links.
+`register_leaplab_weights` registers the ``arch.in1k`` tags of their TsinghuaCloud direct links.
 """
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from ..registry import register_weights
 from ..weights import WeightEntry
@@ -34,20 +36,24 @@ register_converter(VisionTransformer, LEAPLAB)(convert_timm_vit)
 _CLOUD = "https://cloud.tsinghua.edu.cn/f/{}/?dl=1"
 
 
-def register_leaplab_weights(arch: str, top1: float, file_id: str, paper: str, code: str, notes: str) -> None:
-    """Tag ``arch.in1k``: the official ImageNet-1k file (no sha256 or licence published; bicubic, crop 0.875)."""
-    register_weights(
-        arch,
-        "in1k",
-        WeightEntry(
-            source=LEAPLAB,
-            url=_CLOUD.format(file_id),
-            license=None,
-            paper=paper,
-            official_code=code,
-            metrics={"imagenet_top1": top1},
-            crop_pct=0.875,
-            interpolation="bicubic",
-            notes=notes,
-        ),
-    )
+def register_leaplab_weights(paper: str, code: str, notes: str, releases: Iterable[tuple[str, float, str]]) -> None:
+    """Tag ``arch.in1k`` for each ``(arch, top1, file_id)`` of one paper's official ImageNet-1k files.
+
+    The files are TsinghuaCloud direct links; no sha256 or licence is published; evaluation is bicubic, crop 0.875.
+    """
+    for arch, top1, file_id in releases:
+        register_weights(
+            arch,
+            "in1k",
+            WeightEntry(
+                source=LEAPLAB,
+                url=_CLOUD.format(file_id),
+                license=None,
+                paper=paper,
+                official_code=code,
+                metrics={"imagenet_top1": top1},
+                crop_pct=0.875,
+                interpolation="bicubic",
+                notes=notes,
+            ),
+        )

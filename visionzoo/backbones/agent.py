@@ -22,9 +22,8 @@ from typing import Any
 
 import torch.nn as nn
 
-from ..constants import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from ..layers.attention import attention_stage_mask
-from ..registry import register_model
+from ..registry import image_classifier_cfg, register_model
 from ._leaplab import register_leaplab_weights
 from .pvt import PyramidVisionTransformer, pvt_small, pvt_tiny
 from .swin import SwinTransformer
@@ -32,19 +31,13 @@ from .vit import VisionTransformer
 
 __all__ = ["agent_stage_configs"]
 
-_AGENT_CFG = dict(
-    first_conv="patch_embed.proj",
-    input_size=(3, 224, 224),
-    mean=IMAGENET_DEFAULT_MEAN,
-    std=IMAGENET_DEFAULT_STD,
+_AGENT_CFG = image_classifier_cfg(
+    "https://arxiv.org/abs/2312.08874",
     crop_pct=0.875,  # official eval: resize 256/224 * size, centre crop
-    interpolation="bicubic",
-    fixed_input_size=False,
-    paper="https://arxiv.org/abs/2312.08874",
     official_code="https://github.com/LeapLabTHU/Agent-Attention",
     tiny=dict(depths=(1, 1, 1, 1)),
 )
-_AGENT_DEIT_CFG = {**_AGENT_CFG, "classifier": "head", "tiny": dict(depth=2)}  # DeiT has blocks, not stages
+_AGENT_DEIT_CFG = {**_AGENT_CFG, "tiny": dict(depth=2)}  # DeiT has blocks, not stages
 _STAGE_AGENTS = (9, 16, 49, 49)
 
 
@@ -126,13 +119,13 @@ def _agent_pvt(builder: Any, **kwargs: Any) -> PyramidVisionTransformer:
     return model
 
 
-@register_model(**{**_AGENT_CFG, "classifier": "head"})
+@register_model(**_AGENT_CFG)
 def agent_pvt_tiny(**kwargs: Any) -> PyramidVisionTransformer:
     """Agent-PVT-T: PVT-T without class token, agent attention (9-16-49-49 agents, no reduction) (11.6 M params)."""
     return _agent_pvt(pvt_tiny, **kwargs)
 
 
-@register_model(**{**_AGENT_CFG, "classifier": "head"})
+@register_model(**_AGENT_CFG)
 def agent_pvt_small(**kwargs: Any) -> PyramidVisionTransformer:
     """Agent-PVT-S: PVT-S (depths 3-4-6-3) with agent attention as Agent-PVT-T (20.6 M params)."""
     return _agent_pvt(pvt_small, **kwargs)
@@ -148,20 +141,18 @@ def agent_pvt_small(**kwargs: Any) -> PyramidVisionTransformer:
 # DeiT/PVT position embeddings): visionzoo loads them exactly and resamples those tables at other sizes.
 # Released but not registered (no matching architecture here): Agent-DeiT-S 448^2 (83.1), Agent-PVT-M/L
 # (83.4/83.8 at 256^2, 83.7), Agent-Swin-S 288^2 (84.1), Agent-Swin-B 384^2 (84.9), Agent-CSwin-T/S/B.
-_PAPER = "Agent Attention: On the Integration of Softmax and Linear Attention (Han et al., ECCV 2024), https://arxiv.org/abs/2312.08874"
-_CODE = "https://github.com/LeapLabTHU/Agent-Attention"
-_NOTES = "official release (agent_transformer/README.md 'Pretrained Models'); 'model' key, official names"
-
-
-def _agent_weights(arch: str, top1: float, file_id: str) -> None:
-    register_leaplab_weights(arch, top1, file_id, _PAPER, _CODE, _NOTES)
-
-
-_agent_weights("agent_deit_tiny", 74.9, "57e0904221824ee7b7af")
-_agent_weights("agent_deit_small", 80.5, "fdd43304372541db8ea7")
-_agent_weights("agent_deit_base", 82.0, "5115f15fdd7e4ab58fbc")
-_agent_weights("agent_pvt_tiny", 78.4, "13fdf0e0a7c5498c934f")
-_agent_weights("agent_pvt_small", 82.2, "36b8be9a8863456685a3")
-_agent_weights("agent_swin_tiny", 82.6, "a2ddc1190c224f768a41")
-_agent_weights("agent_swin_small", 83.7, "f607172c9fea4d6e99bb")
-_agent_weights("agent_swin_base", 84.0, "4fcd2d0114bb490483c3")
+register_leaplab_weights(
+    paper="Agent Attention: On the Integration of Softmax and Linear Attention (Han et al., ECCV 2024), https://arxiv.org/abs/2312.08874",
+    code="https://github.com/LeapLabTHU/Agent-Attention",
+    notes="official release (agent_transformer/README.md 'Pretrained Models'); 'model' key, official names",
+    releases=[  # (architecture, top-1, TsinghuaCloud file id)
+        ("agent_deit_tiny", 74.9, "57e0904221824ee7b7af"),
+        ("agent_deit_small", 80.5, "fdd43304372541db8ea7"),
+        ("agent_deit_base", 82.0, "5115f15fdd7e4ab58fbc"),
+        ("agent_pvt_tiny", 78.4, "13fdf0e0a7c5498c934f"),
+        ("agent_pvt_small", 82.2, "36b8be9a8863456685a3"),
+        ("agent_swin_tiny", 82.6, "a2ddc1190c224f768a41"),
+        ("agent_swin_small", 83.7, "f607172c9fea4d6e99bb"),
+        ("agent_swin_base", 84.0, "4fcd2d0114bb490483c3"),
+    ],
+)

@@ -28,10 +28,9 @@ import torch.nn as nn
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
-from ..constants import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from ..layers import TransformerBlock, build_attention, check_image_input, stage_attention_configs, trunc_normal_
 from ..layers.attention import AttentionContext, block_attention_configs
-from ..registry import register_model, register_weights
+from ..registry import image_classifier_cfg, register_model, register_weights
 from ..weights import WeightEntry
 from ..weights.converters import StateDict, register_converter, register_detector
 from .features import FeatureInfo, feature_take_indices
@@ -295,17 +294,8 @@ class BiFormer(nn.Module):
         return take
 
 
-_BIFORMER_CFG = dict(
-    first_conv="downsample_layers.0.0",
-    classifier="head",
-    input_size=(3, 224, 224),
-    mean=IMAGENET_DEFAULT_MEAN,
-    std=IMAGENET_DEFAULT_STD,
-    crop_pct=0.875,
-    interpolation="bicubic",
-    fixed_input_size=False,
-    img_size_free=True,
-    paper="https://arxiv.org/abs/2303.08810",
+_BIFORMER_CFG = image_classifier_cfg(
+    "https://arxiv.org/abs/2303.08810", first_conv="downsample_layers.0.0", crop_pct=0.875, img_size_free=True,
     tiny=dict(depths=(1, 1, 1, 1), embed_dims=(32, 64, 96, 128)),
 )
 

@@ -22,8 +22,7 @@ from typing import Any
 
 import torch.nn as nn
 
-from ..constants import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-from ..registry import register_model
+from ..registry import image_classifier_cfg, register_model
 from ._leaplab import register_leaplab_weights
 from .pvt import (
     PyramidVisionTransformer,
@@ -38,15 +37,9 @@ from .swin import SwinTransformer
 
 __all__: list[str] = []
 
-_FLATTEN_CFG = dict(
-    first_conv="patch_embed.proj",
-    input_size=(3, 224, 224),
-    mean=IMAGENET_DEFAULT_MEAN,
-    std=IMAGENET_DEFAULT_STD,
+_FLATTEN_CFG = image_classifier_cfg(
+    "https://arxiv.org/abs/2308.00442",
     crop_pct=0.875,  # official eval: resize 256/224 * size, centre crop
-    interpolation="bicubic",
-    fixed_input_size=False,
-    paper="https://arxiv.org/abs/2308.00442",
     official_code="https://github.com/LeapLabTHU/FLatten-Transformer",
     tiny=dict(depths=(1, 1, 1, 1)),
 )
@@ -89,31 +82,31 @@ def _flatten_pvt(builder: Any, v1: bool, **kwargs: Any) -> PyramidVisionTransfor
     return model
 
 
-@register_model(**{**_FLATTEN_CFG, "classifier": "head"})
+@register_model(**_FLATTEN_CFG)
 def flatten_pvt_tiny(**kwargs: Any) -> PyramidVisionTransformer:
     """FLatten-PVT-T: PVT-T without class token, focused linear attention in every block (12.2 M params)."""
     return _flatten_pvt(pvt_tiny, True, **kwargs)
 
 
-@register_model(**{**_FLATTEN_CFG, "classifier": "head"})
+@register_model(**_FLATTEN_CFG)
 def flatten_pvt_small(**kwargs: Any) -> PyramidVisionTransformer:
     """FLatten-PVT-S: PVT-S (depths 3-4-6-3) with focused linear attention in every block (21.7 M params)."""
     return _flatten_pvt(pvt_small, True, **kwargs)
 
 
-@register_model(**{**_FLATTEN_CFG, "classifier": "head"})
+@register_model(**_FLATTEN_CFG)
 def flatten_pvt_v2_b0(**kwargs: Any) -> PyramidVisionTransformerV2:
     """FLatten-PVTv2-B0: PVTv2-B0 (dims 32-64-160-256) with focused linear attention in every block."""
     return _flatten_pvt(pvt_v2_b0, False, **kwargs)
 
 
-@register_model(**{**_FLATTEN_CFG, "classifier": "head"})
+@register_model(**_FLATTEN_CFG)
 def flatten_pvt_v2_b1(**kwargs: Any) -> PyramidVisionTransformerV2:
     """FLatten-PVTv2-B1: PVTv2-B1 with focused linear attention in every block."""
     return _flatten_pvt(pvt_v2_b1, False, **kwargs)
 
 
-@register_model(**{**_FLATTEN_CFG, "classifier": "head"})
+@register_model(**_FLATTEN_CFG)
 def flatten_pvt_v2_b2(**kwargs: Any) -> PyramidVisionTransformerV2:
     """FLatten-PVTv2-B2: PVTv2-B2 (depths 3-4-6-3) with focused linear attention in every block."""
     return _flatten_pvt(pvt_v2_b2, False, **kwargs)
@@ -129,17 +122,15 @@ def flatten_pvt_v2_b2(**kwargs: Any) -> PyramidVisionTransformerV2:
 # stated. The checkpoints fix the input size to 224^2 through their positional encodings (1, N, C):
 # visionzoo loads them exactly and resamples the encodings at other sizes. Released but not registered
 # (no matching architecture here): FLatten-Swin-B at 384^2 (85.0) and FLatten-CSwin-T (83.1).
-_PAPER = "FLatten Transformer: Vision Transformer using Focused Linear Attention (Han et al., ICCV 2023), https://arxiv.org/abs/2308.00442"
-_CODE = "https://github.com/LeapLabTHU/FLatten-Transformer"
-_NOTES = "official release (README 'Pretrained Models'); 'model' key, official parameter names"
-
-
-def _flatten_weights(arch: str, top1: float, file_id: str) -> None:
-    register_leaplab_weights(arch, top1, file_id, _PAPER, _CODE, _NOTES)
-
-
-_flatten_weights("flatten_pvt_tiny", 77.8, "3ab1d773f19d45648690")
-_flatten_weights("flatten_pvt_v2_b0", 71.1, "5d1f01532b104da28e7b")
-_flatten_weights("flatten_swin_tiny", 82.1, "e1518e76703e4e57a7f2")
-_flatten_weights("flatten_swin_small", 83.5, "94188e52af354bf4a88b")
-_flatten_weights("flatten_swin_base", 83.8, "7a9e5186bad04e7fb3a9")
+register_leaplab_weights(
+    paper="FLatten Transformer: Vision Transformer using Focused Linear Attention (Han et al., ICCV 2023), https://arxiv.org/abs/2308.00442",
+    code="https://github.com/LeapLabTHU/FLatten-Transformer",
+    notes="official release (README 'Pretrained Models'); 'model' key, official parameter names",
+    releases=[  # (architecture, top-1, TsinghuaCloud file id)
+        ("flatten_pvt_tiny", 77.8, "3ab1d773f19d45648690"),
+        ("flatten_pvt_v2_b0", 71.1, "5d1f01532b104da28e7b"),
+        ("flatten_swin_tiny", 82.1, "e1518e76703e4e57a7f2"),
+        ("flatten_swin_small", 83.5, "94188e52af354bf4a88b"),
+        ("flatten_swin_base", 83.8, "7a9e5186bad04e7fb3a9"),
+    ],
+)

@@ -49,7 +49,6 @@ import torch.nn as nn
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
-from ..constants import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from ..layers import (
     PatchEmbed,
     TransformerBlock,
@@ -64,8 +63,8 @@ from ..layers import (
 )
 from ..layers.attention import AttentionContext, block_attention_configs
 from ..layers.attention.registry import AttnCfg
-from ..registry import register_model, register_weights
-from ..weights import WeightEntry
+from ..registry import image_classifier_cfg, register_model, register_weights
+from ..weights import WeightEntry, timm_hub_entry
 from ..weights.converters import StateDict, register_converter, register_detector
 from .features import FeatureInfo, feature_take_indices
 
@@ -560,16 +559,8 @@ class PyramidVisionTransformerV2(PyramidBackbone):
         self._init_weights()
 
 
-_PVT_CFG = dict(
-    first_conv="patch_embed.proj",
-    classifier="head",
-    input_size=(3, 224, 224),
-    mean=IMAGENET_DEFAULT_MEAN,
-    std=IMAGENET_DEFAULT_STD,
-    crop_pct=0.875,
-    interpolation="bicubic",
-    fixed_input_size=False,
-    paper="https://arxiv.org/abs/2102.12122",
+_PVT_CFG = image_classifier_cfg(
+    "https://arxiv.org/abs/2102.12122", crop_pct=0.875,
     tiny=dict(depths=(1, 1, 1, 1), embed_dims=(16, 32, 48, 64), num_heads=(1, 2, 3, 4)),
 )
 _PVT_V2_CFG = {**_PVT_CFG, "crop_pct": 0.9, "paper": "https://arxiv.org/abs/2106.13797"}
@@ -691,21 +682,15 @@ def _v1_weights(arch: str, top1: float) -> None:
 
 
 def _v2_weights(arch: str, top1: float) -> None:
-    register_weights(
-        arch,
-        "in1k",
-        WeightEntry(
-            source="timm",
-            hf_hub_id=f"timm/{arch}.in1k",
-            hf_filename="model.safetensors",
-            license="apache-2.0",
-            paper=_V2_PAPER,
-            official_code=_CODE,
-            metrics={"imagenet_top1": top1},
-            crop_pct=0.9,
-            notes=f"official release: {_RELEASE}{arch}.pth (loads with checkpoint_path=, whai362 layout)",
-        ),
-    )
+    register_weights(f"{arch}.in1k", timm_hub_entry(
+        f"{arch}.in1k",
+        license="apache-2.0",
+        paper=_V2_PAPER,
+        official_code=_CODE,
+        metrics={"imagenet_top1": top1},
+        crop_pct=0.9,
+        notes=f"official release: {_RELEASE}{arch}.pth (loads with checkpoint_path=, whai362 layout)",
+    ))
 
 
 _v1_weights("pvt_tiny", 75.1)

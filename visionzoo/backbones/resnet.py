@@ -19,11 +19,10 @@ import torch.nn as nn
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
-from ..constants import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from ..layers import check_image_input
 from ..layers.conv_attention import CBAM, SqueezeExcite, TripletAttention, build_conv_attention
-from ..registry import register_model, register_weights
-from ..weights import WeightEntry
+from ..registry import image_classifier_cfg, register_model, register_weights
+from ..weights import WeightEntry, timm_hub_entry
 from ..weights.converters import StateDict, register_converter, register_detector
 from .features import FeatureInfo, feature_take_indices
 
@@ -284,18 +283,9 @@ class ResNet(nn.Module):
         return take
 
 
-_RESNET_CFG = dict(
-    first_conv="conv1",
-    classifier="fc",
-    input_size=(3, 224, 224),
-    mean=IMAGENET_DEFAULT_MEAN,
-    std=IMAGENET_DEFAULT_STD,
-    crop_pct=0.875,
-    interpolation="bilinear",
-    fixed_input_size=False,
-    img_size_free=True,
-    paper="https://arxiv.org/abs/1512.03385",
-    tiny=dict(layers=(1, 1, 1, 1)),
+_RESNET_CFG = image_classifier_cfg(
+    "https://arxiv.org/abs/1512.03385", first_conv="conv1", classifier="fc", crop_pct=0.875, interpolation="bilinear",
+    img_size_free=True, tiny=dict(layers=(1, 1, 1, 1)),
 )
 _CBAM_CFG = {**_RESNET_CFG, "paper": "https://arxiv.org/abs/1807.06521"}
 _TRIPLET_CFG = {**_RESNET_CFG, "paper": "https://arxiv.org/abs/2010.03045"}
@@ -412,23 +402,16 @@ _MANUAL = (
 
 
 def _torchvision_weights(name_tag: str, top1: float, top5: float, original: str, crop_pct: float, recipe: str) -> None:
-    arch, tag = name_tag.split(".")
-    register_weights(
-        arch,
-        tag,
-        WeightEntry(
-            source="timm",
-            hf_hub_id=f"timm/{name_tag}",
-            hf_filename="model.safetensors",
-            license="bsd-3-clause",
-            paper=_TV_PAPER,
-            official_code="https://github.com/pytorch/vision",
-            metrics={"imagenet_top1": top1, "imagenet_top5": top5},
-            crop_pct=crop_pct,
-            interpolation="bilinear",
-            notes=f"torchvision {recipe}; original release: {_TV}{original}",
-        ),
-    )
+    register_weights(name_tag, timm_hub_entry(
+        name_tag,
+        license="bsd-3-clause",
+        paper=_TV_PAPER,
+        official_code="https://github.com/pytorch/vision",
+        metrics={"imagenet_top1": top1, "imagenet_top5": top5},
+        crop_pct=crop_pct,
+        interpolation="bilinear",
+        notes=f"torchvision {recipe}; original release: {_TV}{original}",
+    ))
 
 
 _V1 = "IMAGENET1K_V1 (the paper's recipe; eval resize 256, crop 224)"

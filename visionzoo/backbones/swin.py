@@ -24,7 +24,6 @@ from timm.layers import ClassifierHead, resize_rel_pos_bias_table
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
-from ..constants import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from ..layers import (
     PatchEmbed,
     TransformerBlock,
@@ -36,8 +35,8 @@ from ..layers import (
     trunc_normal_,
 )
 from ..layers.attention import AttentionContext, block_attention_configs
-from ..registry import register_model, register_weights
-from ..weights import WeightEntry
+from ..registry import image_classifier_cfg, register_model, register_weights
+from ..weights import timm_hub_entry
 from ..weights.converters import StateDict, register_converter, register_detector
 from .features import FeatureInfo, feature_take_indices
 
@@ -343,18 +342,7 @@ def _stage_windows(window_size: Any, num_stages: int) -> list[int | tuple[int, .
     return [w if isinstance(w, int) else tuple(w) for w in window_size]
 
 
-_SWIN_CFG = dict(
-    first_conv="patch_embed.proj",
-    classifier="head.fc",
-    input_size=(3, 224, 224),
-    mean=IMAGENET_DEFAULT_MEAN,
-    std=IMAGENET_DEFAULT_STD,
-    crop_pct=0.9,
-    interpolation="bicubic",
-    fixed_input_size=False,
-    paper="https://arxiv.org/abs/2103.14030",
-    tiny=dict(depths=(1, 1, 1, 1)),
-)
+_SWIN_CFG = image_classifier_cfg("https://arxiv.org/abs/2103.14030", classifier="head.fc", tiny=dict(depths=(1, 1, 1, 1)))
 
 
 @register_model(**_SWIN_CFG)
@@ -394,22 +382,15 @@ _MS = "https://github.com/SwinTransformer/storage/releases/download/"
 
 
 def _swin_weights(name_tag: str, published: float, timm_top1: float, original: str, size: int = 224) -> None:
-    arch, tag = name_tag.split(".")
-    register_weights(
-        arch,
-        tag,
-        WeightEntry(
-            source="timm",
-            hf_hub_id=f"timm/{name_tag}",
-            hf_filename="model.safetensors",
-            license="mit",
-            paper=_PAPER,
-            metrics={"imagenet_top1": published, "imagenet_top1_timm": timm_top1},
-            input_size=(3, size, size),
-            crop_pct=0.9 if size == 224 else 1.0,
-            notes=f"original release: {_MS}{original}",
-        ),
-    )
+    register_weights(name_tag, timm_hub_entry(
+        name_tag,
+        license="mit",
+        paper=_PAPER,
+        metrics={"imagenet_top1": published, "imagenet_top1_timm": timm_top1},
+        input_size=(3, size, size),
+        crop_pct=0.9 if size == 224 else 1.0,
+        notes=f"original release: {_MS}{original}",
+    ))
 
 
 _swin_weights("swin_tiny_patch4_window7_224.ms_in1k", 81.2, 81.388, "v1.0.0/swin_tiny_patch4_window7_224.pth")

@@ -35,9 +35,8 @@ from ..layers import (
 )
 from ..layers.attention import AttentionContext, block_attention_configs
 from ..layers.attention.registry import AttnCfg
-from ..constants import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-from ..registry import register_model, register_weights
-from ..weights import WeightEntry
+from ..registry import image_classifier_cfg, register_model, register_weights
+from ..weights import timm_hub_entry
 from ..weights.converters import StateDict, register_converter, register_detector
 from .features import FeatureInfo
 from .pvt import PvtStage, PyramidBackbone, per_stage_values, stage_drop_path_rates
@@ -122,17 +121,8 @@ class Twins(PyramidBackbone):
         self._init_weights()
 
 
-_TWINS_CFG = dict(
-    first_conv="patch_embed.proj",
-    classifier="head",
-    input_size=(3, 224, 224),
-    mean=IMAGENET_DEFAULT_MEAN,
-    std=IMAGENET_DEFAULT_STD,
-    crop_pct=0.9,
-    interpolation="bicubic",
-    fixed_input_size=False,
-    paper="https://arxiv.org/abs/2104.13840",
-    tiny=dict(depths=(1, 1, 1, 1), embed_dims=(16, 32, 48, 64), num_heads=(1, 2, 3, 4)),
+_TWINS_CFG = image_classifier_cfg(
+    "https://arxiv.org/abs/2104.13840", tiny=dict(depths=(1, 1, 1, 1), embed_dims=(16, 32, 48, 64), num_heads=(1, 2, 3, 4))
 )
 
 
@@ -196,21 +186,15 @@ _DRIVE = "https://drive.google.com/file/d/{}/view?usp=sharing"
 
 
 def _twins_weights(arch: str, official_name: str, top1: float, drive_id: str) -> None:
-    register_weights(
-        arch,
-        "in1k",
-        WeightEntry(
-            source="timm",
-            hf_hub_id=f"timm/{arch}.in1k",
-            hf_filename="model.safetensors",
-            license="apache-2.0",
-            paper=_PAPER,
-            official_code=_CODE,
-            metrics={"imagenet_top1": top1},
-            crop_pct=0.9,
-            notes=f"official release {official_name}.pth: {_DRIVE.format(drive_id)} (a sharing page)",
-        ),
-    )
+    register_weights(f"{arch}.in1k", timm_hub_entry(
+        f"{arch}.in1k",
+        license="apache-2.0",
+        paper=_PAPER,
+        official_code=_CODE,
+        metrics={"imagenet_top1": top1},
+        crop_pct=0.9,
+        notes=f"official release {official_name}.pth: {_DRIVE.format(drive_id)} (a sharing page)",
+    ))
 
 
 _twins_weights("twins_pcpvt_small", "pcpvt_small", 81.2, "1TWIx_8M-4y6UOKtbCgm1v-UVQ-_lYe6X")

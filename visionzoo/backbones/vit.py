@@ -21,8 +21,8 @@ from torch.utils.checkpoint import checkpoint
 from ..constants import IMAGENET_INCEPTION_MEAN, IMAGENET_INCEPTION_STD
 from ..layers import PatchEmbed, TransformerBlock, build_attention, resample_abs_pos_embed, to_ntuple, trunc_normal_
 from ..layers.attention import AttentionContext, block_attention_configs
-from ..registry import register_model, register_weights
-from ..weights import WeightEntry
+from ..registry import image_classifier_cfg, register_model, register_weights
+from ..weights import timm_hub_entry
 from ..weights.converters import StateDict, register_converter, register_detector
 from .features import FeatureInfo, feature_take_indices
 
@@ -257,17 +257,8 @@ class VisionTransformer(nn.Module):
         return take
 
 
-_VIT_CFG = dict(
-    first_conv="patch_embed.proj",
-    classifier="head",
-    input_size=(3, 224, 224),
-    mean=IMAGENET_INCEPTION_MEAN,
-    std=IMAGENET_INCEPTION_STD,
-    crop_pct=0.9,
-    interpolation="bicubic",
-    fixed_input_size=False,
-    paper="https://arxiv.org/abs/2010.11929",
-    tiny=dict(depth=2),
+_VIT_CFG = image_classifier_cfg(
+    "https://arxiv.org/abs/2010.11929", mean=IMAGENET_INCEPTION_MEAN, std=IMAGENET_INCEPTION_STD, tiny=dict(depth=2)
 )
 _VIT_CFG_384 = {**_VIT_CFG, "input_size": (3, 384, 384), "crop_pct": 1.0}
 
@@ -321,23 +312,16 @@ _AUGREG_PAPER = "How to train your ViT? (Steiner et al., TMLR 2022), https://arx
 
 
 def _timm_weights(name_tag: str, top1: float, top5: float, size: int = 224, paper: str = _AUGREG_PAPER) -> None:
-    arch, tag = name_tag.split(".")
-    register_weights(
-        arch,
-        tag,
-        WeightEntry(
-            source="timm",
-            hf_hub_id=f"timm/{name_tag}",
-            hf_filename="model.safetensors",
-            license="apache-2.0",
-            paper=paper,
-            metrics={"imagenet_top1": top1, "imagenet_top5": top5},
-            input_size=(3, size, size),
-            mean=IMAGENET_INCEPTION_MEAN,
-            std=IMAGENET_INCEPTION_STD,
-            crop_pct=0.9 if size == 224 else 1.0,
-        ),
-    )
+    register_weights(name_tag, timm_hub_entry(
+        name_tag,
+        license="apache-2.0",
+        paper=paper,
+        metrics={"imagenet_top1": top1, "imagenet_top5": top5},
+        input_size=(3, size, size),
+        mean=IMAGENET_INCEPTION_MEAN,
+        std=IMAGENET_INCEPTION_STD,
+        crop_pct=0.9 if size == 224 else 1.0,
+    ))
 
 
 _timm_weights("vit_tiny_patch16_224.augreg_in21k_ft_in1k", 75.452, 92.858)

@@ -12,7 +12,7 @@ from .checkpoint import (
     unwrap_state_dict,
 )
 from .converters import convert_state_dict, converters_for, detect_source, register_converter, register_detector
-from .entry import WeightEntry
+from .entry import WeightEntry, timm_hub_entry
 from .hub import (
     WeightsNotFoundError,
     cache_dir,
@@ -44,5 +44,6 @@ __all__ = [
     "register_detector",
     "resolve_weight_file",
     "sha256_file",
+    "timm_hub_entry",
     "unwrap_state_dict",
 ]

@@ -86,3 +86,9 @@ class WeightEntry:
         cfg = asdict(self)
         cfg["metrics"] = dict(self.metrics)
         return cfg
+
+
+def timm_hub_entry(name_tag: str, **fields: Any) -> WeightEntry:
+    """A checkpoint that timm republishes on the Hugging Face Hub: ``timm/<name.tag>``, ``model.safetensors``,
+    timm's layout (``source="timm"``); `fields` give the provenance and preprocessing."""
+    return WeightEntry(source="timm", hf_hub_id=f"timm/{name_tag}", hf_filename="model.safetensors", **fields)
