@@ -38,7 +38,9 @@ def test_list_pretrained_and_default_tag():
     tags = vz.list_pretrained("vit_small_patch16_224*")
     assert tags[0] == "vit_small_patch16_224.augreg_in21k_ft_in1k"
     assert all(t.startswith("vit_small_patch16_224.") for t in tags)
-    assert set(vz.list_models(pretrained=True)) >= set(FOUNDATION_MODELS)
+    # timm's semantics: pretrained=True lists name.tag entries (include_tags defaults to pretrained)
+    assert vz.list_models(pretrained=True) == vz.list_pretrained()
+    assert set(vz.list_models(pretrained=True, include_tags=False)) >= set(FOUNDATION_MODELS)
 
 
 def test_pretrained_cfg_merges_architecture_and_weights():

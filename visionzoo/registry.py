@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,9 @@ __all__ = [
     "split_model_name_tag",
     "is_model",
     "model_family",
+    "check_model_kwargs",
+    "TIMM_FACTORY_KWARGS",
+    "PRETRAINED_CFG_KEYS",
 ]
 
 _ENTRYPOINTS: dict[str, Callable[..., nn.Module]] = {}
@@ -42,6 +46,51 @@ _FAMILIES: dict[str, str] = {}
 _WEIGHTS: dict[str, dict[str, WeightEntry]] = {}
 _TINY: dict[str, dict[str, Any]] = {}
 TINY_INPUT_SIZE = (3, 64, 64)
+
+# timm's create_model passes these to every entrypoint (None unless the caller set them)
+TIMM_FACTORY_KWARGS = ("pretrained", "pretrained_cfg", "pretrained_cfg_overlay", "cache_dir")
+DROP_RATE_KWARGS = ("drop_rate", "drop_path_rate", "attn_drop_rate", "proj_drop_rate", "pos_drop_rate")
+# the keys of timm's PretrainedCfg that every model's `pretrained_cfg` carries
+PRETRAINED_CFG_KEYS = (
+    "architecture", "tag", "url", "hf_hub_id", "file", "input_size", "interpolation", "crop_pct", "crop_mode",
+    "mean", "std", "num_classes", "pool_size", "first_conv", "classifier", "fixed_input_size", "license",
+)
+_FACTORY: list[Callable[..., nn.Module]] = []  # set by visionzoo.factory (above this module): builds by name
+
+
+def check_model_kwargs(kwargs: Mapping[str, Any]) -> None:
+    """A clear `ValueError` for constructor arguments no model can take: a negative `num_classes`, a drop rate outside [0, 1)."""
+    num_classes = kwargs.get("num_classes")
+    if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0):
+        raise ValueError(f"num_classes must be an int >= 0 (0: no classifier, features only), got {num_classes!r}")
+    for key in DROP_RATE_KWARGS:
+        rate = kwargs.get(key)
+        if rate is not None and (isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0):
+            raise ValueError(f"{key} must be a probability in [0, 1), got {rate!r}")
+
+
+def _timm_entrypoint(name: str, f: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+    """The public entrypoint of a registered architecture, callable the way timm's create_model calls one.
+
+    timm passes ``pretrained=, pretrained_cfg=, pretrained_cfg_overlay=, cache_dir=`` (and ``features_only=``...)
+    to every entrypoint; these go to visionzoo's factory, which builds the model with its complete
+    `pretrained_cfg` and loads its weights. Registered into timm's registry, our entrypoints then behave
+    as timm's own.
+    """
+
+    @functools.wraps(f)
+    def entrypoint(**kwargs: Any) -> nn.Module:
+        check_model_kwargs(kwargs)
+        if _FACTORY:
+            return _FACTORY[0](name, **{k: v for k, v in kwargs.items() if not (k in TIMM_FACTORY_KWARGS and v is None)})
+        for key in TIMM_FACTORY_KWARGS:  # no factory imported (cannot happen via `import visionzoo`)
+            value = kwargs.pop(key, None)
+            if value:
+                raise ValueError(f"{name}({key}=...) needs visionzoo.factory: use visionzoo.create_model")
+        return f(**kwargs)
+
+    entrypoint.__wrapped__ = f
+    return entrypoint
 
 
 def register_model(
@@ -65,12 +114,12 @@ def register_model(
         name = f.__name__
         if name in _ENTRYPOINTS:
             raise RuntimeError(f"model {name!r} is registered twice ({_ENTRYPOINTS[name].__module__} and {f.__module__})")
-        _ENTRYPOINTS[name] = f
+        _ENTRYPOINTS[name] = f  # the architecture function itself; the factory calls it
         _ARCH_CFGS[name] = dict(arch_cfg)
         _FAMILIES[name] = f.__module__.rsplit(".", 1)[-1]
         if tiny is not None:
             _TINY[name] = {"kwargs": dict(tiny), "input_size": tuple(tiny_input_size)}
-        return f
+        return _timm_entrypoint(name, f)  # the module's public name: takes timm's factory arguments
 
     return _register(fn) if fn is not None else _register
 
@@ -167,9 +216,27 @@ def list_models(
     filter: str | Iterable[str] = "",
     exclude_filters: str | Iterable[str] = (),
     pretrained: bool = False,
+    include_tags: bool | None = None,
 ) -> list[str]:
-    """Registered architecture names matching fnmatch `filter`, sorted; with `pretrained`, only those with weights."""
+    """Registered architecture names matching fnmatch `filter`, sorted; with `pretrained`, only those with weights.
+
+    As timm's: `include_tags` (default: `pretrained`) lists every ``name.tag`` weight entry instead of the bare
+    names, the filters matching either form.
+    """
+    if include_tags is None:
+        include_tags = pretrained
     include, exclude = _as_patterns(filter), _as_patterns(exclude_filters)
+    if include_tags:
+        out = []
+        for arch in sorted(_ENTRYPOINTS):
+            tags = list(_WEIGHTS.get(arch, ())) or ([] if pretrained else [None])
+            for tag in tags:
+                full = f"{arch}.{tag}" if tag else arch
+                if (not include or _match_any(full, include) or _match_any(arch, include)) and not (
+                    _match_any(full, exclude) or _match_any(arch, exclude)
+                ):
+                    out.append(full)
+        return out
     names = [
         n
         for n in _ENTRYPOINTS
@@ -220,7 +287,12 @@ def get_pretrained_cfg(name: str) -> dict[str, Any]:
     if entry is not None:
         cfg.update(entry.pretrained_cfg())
         cfg["tag"] = tag
+    for key in PRETRAINED_CFG_KEYS:  # timm's PretrainedCfg keys, always present
+        cfg.setdefault(key, _CFG_DEFAULTS.get(key))
     return cfg
+
+
+_CFG_DEFAULTS = {"crop_mode": "center", "fixed_input_size": False}
 
 
 def model_entrypoint(name: str) -> Callable[..., nn.Module]:

@@ -94,7 +94,9 @@ class FeatureExtractor(nn.Module):
         self.model = model
         self.out_indices = indices
         self.feature_info = FeatureInfo(model.feature_info.info, indices)
-        self.pretrained_cfg = getattr(model, "pretrained_cfg", {})
+        # timm's FeatureGetterNet keeps the model's complete cfg; the wrapper has no classifier
+        self.pretrained_cfg = {**getattr(model, "pretrained_cfg", {}), "feature_cls": "getter", "out_indices": indices}
+        self.default_cfg = self.pretrained_cfg
 
     def forward(self, x: Tensor) -> list[Tensor]:
         return self.model.forward_intermediates(x, indices=list(self.out_indices), intermediates_only=True)

@@ -79,6 +79,17 @@ class AttentionContext:
     """Swin UNETR: how a window shrunk to a small grid reads its bias ("truncated" for MONAI parity)."""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.num_heads, int) or self.num_heads <= 0:
+            raise ValueError(f"num_heads must be a positive int, got {self.num_heads!r}")
+        if self.dim % self.num_heads:
+            raise ValueError(
+                f"num_heads={self.num_heads} does not divide the width {self.dim}: choose heads that divide it "
+                f"(e.g. {', '.join(str(h) for h in range(1, self.dim + 1) if self.dim % h == 0 and h <= 32)})"
+            )
+        for key in ("attn_drop", "proj_drop"):
+            rate = getattr(self, key)
+            if not 0.0 <= rate < 1.0:
+                raise ValueError(f"{key} must be a probability in [0, 1), got {rate!r}")
         if self.input_resolution is not None:
             object.__setattr__(self, "input_resolution", tuple(int(s) for s in self.input_resolution))
         if self.spatial_dims is None:
