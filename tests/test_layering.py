@@ -54,12 +54,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 )
 
 # Known exceptions, each with the reason it still exists; the test fails when one is no longer needed.
-ALLOWED: dict[tuple[str, str], str] = {
-    ("visionzoo.registry", "visionzoo.factory"): (
-        "the deprecated lazy alias visionzoo.registry.create_model (module __getattr__), kept only for "
-        "visionzoo/benchmarking.py, which its owner moves to `from .factory import create_model`"
-    ),
-}
+ALLOWED: dict[tuple[str, str], str] = {}
 
 
 def _module_names() -> dict[str, Path]:

@@ -23,7 +23,8 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from .layers import explicit_attention, to_ntuple
-from .registry import create_model, get_pretrained_cfg
+from .factory import create_model
+from .registry import get_pretrained_cfg
 
 __all__ = [
     "REFERENCES",

@@ -298,13 +298,3 @@ _CFG_DEFAULTS = {"crop_mode": "center", "fixed_input_size": False}
 def model_entrypoint(name: str) -> Callable[..., nn.Module]:
     """The registered architecture function of ``name`` (or ``name.tag``); unknown names list close matches."""
     return _ENTRYPOINTS[_require_arch(split_model_name_tag(name)[0])]
-
-
-def __getattr__(name: str) -> Any:
-    # Deprecated: `visionzoo.registry.create_model` moved to `visionzoo.factory` (public: `visionzoo.create_model`).
-    # Kept for `visionzoo/benchmarking.py`, whose owner switches its import; see ALLOWED in tests/test_layering.py.
-    if name == "create_model":
-        from .factory import create_model
-
-        return create_model
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
