@@ -373,7 +373,7 @@ def _is_stale(entry: dict, params: float | None, gmacs: float | None) -> bool:
 # --- configs --------------------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class Recipe:
-    """A top-level config that trains a registered model: its path, what it is, and its data_root if it has one."""
+    """A config that trains a registered model: its path, what it is, and its data_root if it has one."""
 
     path: str
     model: str
@@ -393,8 +393,8 @@ def _config_summary(text: str) -> str:
 
 
 def find_configs(configs_dir: Path = CONFIGS_DIR) -> dict[str, list[Recipe]]:
-    """Model name -> the top-level configs in `configs_dir` whose ``model`` builds it (with ``_base_`` inheritance)."""
-    paths = sorted(configs_dir.glob("*.py")) if configs_dir.is_dir() else []
+    """Model name -> the configs under `configs_dir` (subfolders too, ``_base_`` excluded) whose ``model`` builds it."""
+    paths = sorted(p for p in configs_dir.rglob("*.py") if "_base_" not in p.parts) if configs_dir.is_dir() else []
     if not paths:
         return {}
     from mmengine.config import Config  # tools may use mmengine; the library does not
@@ -647,7 +647,7 @@ def render_usage(template: Template, models: list[str], configs: dict[str, list[
 
     recipes = sorted((r for name in models for r in configs.get(name, [])), key=lambda r: r.path)
     if recipes:
-        rows = [[f"`{r.path}`", f"`{r.model}`", "synthetic (generated)" if r.data_root is None else f"`{r.data_root}`",
+        rows = [[f"`{r.path}`", f"`{r.model}`", "generated on first use (synthetic or bundled)" if r.data_root is None else f"`{r.data_root}`",
                  r.what] for r in recipes]
         cfg_table = _table(["config", "model", "data_root", "what"], rows)
         train = []
