@@ -4,6 +4,7 @@
     .venv/bin/python tools/export_onnx.py swin_unetr_brats --input-size 4 96 96 96 --checkpoint model.pt
     .venv/bin/python tools/export_onnx.py configs/swin_unetr_brats_synthetic.py --checkpoint work_dirs/demo/latest.pth
     .venv/bin/python tools/export_onnx.py configs/detr_shapes_synthetic.py --checkpoint work_dirs/detr/latest.pth
+    .venv/bin/python tools/export_onnx.py vit_small_patch16_224 --quantize int8 --output vit_s_int8.onnx
 
 With a config, the network is the config's ``model`` dict (a ``create_model`` dict, ``name=...``; overrides
 with ``--cfg-options``), and ``--checkpoint`` takes whatever ``tools/train.py`` wrote (a training checkpoint,
@@ -11,6 +12,13 @@ its EMA weights, a bare state dict) as well as the official releases. ``--set ke
 constructor arguments (Python literals, never evaluated as code). The exported batch axis is dynamic by
 default. Networks that take a padding mask (DETR) get it as a second input, ``mask`` (B, H, W) bool, True on
 padding, as the engine's Detector feeds it.
+
+The file names its outputs (``logits``, ``seg_logits``, ``pred_logits``/``pred_boxes``) and records in its
+metadata what `visionzoo.export.OnnxPredictor` (and ``tools/infer.py --onnx``) needs: class names (from the
+checkpoint's dataset_meta, else the config's data), the config's preprocessing (a classifier's eval transform;
+a BraTS segmenter's sliding-window ROI, overlap and threshold), layout and the sizes the graph serves.
+``--quantize int8`` writes onnxruntime's dynamic int8 quantization (MatMul/Gemm weights) of the verified
+graph; ``--precision fp16`` its float16 version (onnxruntime's CPU provider lacks many fp16 kernels).
 
 Mistakes (a missing file, a checkpoint of another architecture, an unknown model or key) print one
 ``error: ...`` line (a checkpoint mismatch lists the keys below it) and exit with status 2.
@@ -122,41 +130,6 @@ def _takes_mask(model: torch.nn.Module) -> bool:
         return False
 
 
-def output_names(out: Any, prefix: str = "") -> list[str]:
-    """Names of the tensors of a model output, in the exporter's order: dict keys and list indices joined by dots.
-
-    A plain tensor is ``output``; DETR gives ``pred_logits``, ``pred_boxes``, ``aux_outputs.0.pred_logits``, ...
-    """
-    if isinstance(out, torch.Tensor):
-        return [prefix.rstrip(".") or "output"]
-    if isinstance(out, dict):
-        return [n for k, v in out.items() for n in output_names(v, f"{prefix}{k}.")]
-    if isinstance(out, (list, tuple)):
-        return [n for i, v in enumerate(out) for n in output_names(v, f"{prefix}{i}.")]
-    return []
-
-
-def name_outputs(path: str | Path, names: list[str]) -> bool:
-    """Rename the graph outputs of the ONNX file at `path` to `names` (external data stays where it is)."""
-    import onnx
-
-    model = onnx.load(str(path), load_external_data=False)
-    graph = model.graph
-    taken = {i.name for i in graph.input} | {t.name for t in graph.initializer}
-    if len(graph.output) != len(names) or len(set(names)) != len(names) or taken & set(names):
-        return False
-    renames = {o.name: n for o, n in zip(graph.output, names) if o.name != n}
-    for node in graph.node:
-        node.output[:] = [renames.get(x, x) for x in node.output]
-        node.input[:] = [renames.get(x, x) for x in node.input]
-    for o in graph.output:
-        o.name = renames.get(o.name, o.name)
-    for info in graph.value_info:
-        info.name = renames.get(info.name, info.name)
-    onnx.save(model, str(path))
-    return True
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -172,6 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--opset", type=int, default=18)
     p.add_argument("--output", default=None, help="output .onnx path (default: <model>.onnx)")
     p.add_argument("--no-verify", action="store_true", help="skip the onnxruntime comparison")
+    p.add_argument("--quantize", choices=("int8",), default=None,
+                   help="int8: onnxruntime dynamic quantization (MatMul/Gemm weights int8) of the verified fp32 graph")
+    p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32",
+                   help="fp16: float16 weights and arithmetic (fp32 inputs/outputs); for providers with fp16 kernels")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="a constructor argument of the network (Python literal), e.g. --set drop_path_rate=0.0")
     p.add_argument("--cfg-options", nargs="+", action=DictAction, default={}, metavar="KEY=VALUE",
@@ -219,24 +196,95 @@ def main(argv: list[str] | None = None) -> int:
     if _takes_mask(model) and len(input_size) == 3:  # DETR: the padding mask is part of what a deployment feeds
         extra["mask"] = torch.zeros(args.batch_size, *input_size[1:], dtype=torch.bool)
     output = args.output or f"{Path(args.model).stem}.onnx"
-    vz.export_onnx(
-        model,
-        output,
-        example,
-        dynamic_batch=args.dynamic != "none",
-        dynamic_spatial=args.dynamic == "batch,spatial",
-        spatial_multiple=args.spatial_multiple,
-        opset=args.opset,
-        verify=not args.no_verify,
-        extra_inputs=extra or None,
-    )
-    with torch.no_grad():
-        names = output_names(model(example, *extra.values()))
-    named = name_outputs(output, names)
+    if args.quantize and args.precision != "fp32":
+        print("error: --quantize int8 and --precision fp16 are alternatives; pass one of them", file=sys.stderr)
+        return 2
+    try:
+        metadata = deployment_metadata(model, cfg, args.checkpoint, tuple(input_size))
+    except Exception as e:
+        if not isinstance(e, (ValueError, *_user_errors())):
+            raise
+        print(f"error: {str(e).splitlines()[0]}", file=sys.stderr)
+        return 2
+    try:
+        report = vz.export_onnx(
+            model,
+            output,
+            example,
+            dynamic_batch=args.dynamic != "none",
+            dynamic_spatial=args.dynamic == "batch,spatial",
+            spatial_multiple=args.spatial_multiple,
+            opset=args.opset,
+            verify=not args.no_verify,
+            extra_inputs=extra or None,
+            metadata=metadata,
+            quantize=args.quantize,
+            precision=args.precision,
+        )
+    except ValueError as e:  # a size or option the exporter cannot serve: one line
+        print(f"error: {str(e).splitlines()[0]}", file=sys.stderr)
+        return 2
+    names = report.output_names
     shown = ", ".join(names[:2]) + (f", ... ({len(names)} outputs)" if len(names) > 2 else "")
+    sizes = "x".join("any" if s is None else str(s) for s in report.max_size or ())
+    low = "x".join(map(str, report.min_size or ()))
+    served = low if sizes == low else f"{low} up, multiples of {report.metadata.get('spatial_multiple')}"
     print(f"wrote {output} (input {'x'.join(map(str, example.shape))}{', mask' if extra else ''}; "
-          f"outputs {shown if named else 'unnamed'})")
+          f"outputs {shown}; sizes {served}; {report.precision})")
     return 0
+
+
+def deployment_metadata(model: torch.nn.Module, cfg: Any, checkpoint: str | None,
+                        input_size: tuple[int, ...]) -> dict[str, Any]:
+    """What the ONNX file records beyond the model's pretrained_cfg: the weights, class names from the checkpoint's
+    dataset_meta (else the config's data), and the config's preprocessing (classification eval transform, BraTS
+    sliding-window settings)."""
+    meta: dict[str, Any] = {}
+    if checkpoint:
+        meta["weights"] = Path(checkpoint).name
+    ckpt_meta: dict[str, Any] = {}
+    if checkpoint:
+        from visionzoo.weights.checkpoint import checkpoint_meta
+
+        ckpt_meta = checkpoint_meta(checkpoint) or {}
+    classes = (ckpt_meta.get("dataset_meta") or {}).get("classes")
+    if cfg is None:
+        if classes:
+            meta["class_names"] = [str(c) for c in classes]
+        return meta
+    from visionzoo.engine import model_data_config
+    from visionzoo.engine.inference import inference_class_names
+    from visionzoo.engine import task_wrapper
+
+    key, _ = task_wrapper(cfg)
+    num_classes = getattr(model, "num_classes", None)
+    names = inference_class_names(cfg, ckpt_meta, num_classes)
+    if names:
+        meta["class_names"] = list(names)
+    if key == "classifier":
+        data_cfg = dict(model_data_config(dict(cfg.model)))
+        for loader in ("test_dataloader", "val_dataloader"):
+            pipeline = ((cfg.get(loader) or {}).get("dataset") or {}).get("pipeline") or {}
+            if isinstance(pipeline, dict) and pipeline.get("type") == "ClsTransforms":
+                data_cfg.update({k: v for k, v in pipeline.items() if k not in ("type", "mode") and v is not None})
+                break
+        for k in ("interpolation", "mean", "std", "crop_pct", "crop_mode"):
+            if data_cfg.get(k) is not None:
+                meta[k] = list(data_cfg[k]) if isinstance(data_cfg[k], tuple) else data_cfg[k]
+        size = data_cfg.get("input_size", input_size)
+        meta["input_size"] = [int(size)] * 3 if isinstance(size, int) else [int(s) for s in size]
+        meta["output_activation"] = "softmax"
+    elif key == "segmenter":
+        inference = dict((cfg.get("segmenter") or {}).get("inference") or {})
+        for ours, theirs in (("roi_size", "roi_size"), ("overlap", "overlap"), ("sw_batch_size", "sw_batch_size"),
+                             ("blend_mode", "mode"), ("sigma_scale", "sigma_scale"), ("threshold", "threshold")):
+            if inference.get(theirs) is not None:
+                value = inference[theirs]
+                meta[ours] = [int(v) for v in value] if ours == "roi_size" else value
+        if "roi_size" in meta and list(meta["roi_size"]) != list(input_size[1:]):
+            meta.pop("roi_size")  # exported at another size (--input-size): the graph's own size is its ROI
+        meta["output_activation"] = "sigmoid"
+    return meta
 
 
 if __name__ == "__main__":

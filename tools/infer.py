@@ -11,6 +11,11 @@ takes case folders (or a folder of them) or 4D NIfTI files (FLAIR, T1w, T1gd, T2
 case (the format's labels, the input's affine), a PNG overlay and DIR/segmentations.json. Folders are searched
 recursively. Leave CHECKPOINT out to run weights the config names
 (--cfg-options model.name=<model>.<tag> +model.pretrained=True).
+
+An exported file runs without config or checkpoint, with the preprocessing and class names it records
+(tools/export_onnx.py; classifiers and BraTS segmenters, whose volumes go through sliding windows):
+
+    python tools/infer.py --onnx swin_unetr.onnx data/BraTS2021_00000 --out preds/
 """
 from __future__ import annotations
 
@@ -29,12 +34,14 @@ _CKPT_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".safetensors", ".tar")
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("config", help="config file the checkpoint was trained with")
+    p.add_argument("config", nargs="?", help="config file the checkpoint was trained with (not with --onnx)")
     p.add_argument("checkpoint", nargs="?", help="checkpoint file (e.g. WORK_DIR/latest.pth); leave it out to run "
                                                  "weights named in the config")
     p.add_argument("inputs", nargs="*", metavar="INPUT",
                    help="image files or folders; for 3D segmentation BraTS case folders, folders of cases or 4D NIfTI")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the predictions")
+    p.add_argument("--onnx", default=None, metavar="MODEL.onnx",
+                   help="run an exported ONNX file (its recorded preprocessing); every positional is then an INPUT")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     p.add_argument("--batch-size", type=int, default=8, help="images per forward pass (classification, detection)")
     p.add_argument("--score-thr", type=float, default=0.5, help="lowest score of a box drawn on detection PNGs")
@@ -63,8 +70,33 @@ def _one_line(e: BaseException) -> str:
     return lines[0] if len(lines) == 1 else f"{lines[0]}. {lines[-1]}"
 
 
+def _run_onnx(args: argparse.Namespace) -> int:
+    from visionzoo.engine.inference import run_onnx_inference
+
+    inputs = [a for a in (args.config, args.checkpoint, *args.inputs) if a is not None]
+    if args.cfg_options:
+        print("error: --cfg-options needs a config; an --onnx file carries its own settings", file=sys.stderr)
+        return 2
+    try:
+        result = run_onnx_inference(args.onnx, inputs, args.out, batch_size=args.batch_size, format=args.format,
+                                    progress=not args.no_progress)
+    except (*USER_ERRORS, CheckpointError, ValueError, PermissionError) as e:
+        print(f"error: {_one_line(e)}", file=sys.stderr)
+        return 2
+    kind = {"segmentation": "case(s)"}.get(result.task, "image(s)")
+    print(f"{result.task}: {result.count} {kind} -> {result.out_dir}")
+    for f in result.summary_files:
+        print(f"  {f}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.onnx is not None:
+        return _run_onnx(args)
+    if args.config is None:
+        parser.error("the following arguments are required: config (or --onnx MODEL.onnx)")
     checkpoint, inputs = _split_checkpoint(args.checkpoint, list(args.inputs))
     try:
         cfg = load_config(args.config, args.cfg_options)

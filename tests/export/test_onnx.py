@@ -117,10 +117,17 @@ def test_swin_dynamic_spatial_export_runs_at_another_size(tmp_path):
     assert report.checks[1]["shape"] == (2, 3, 84, 84) and all(c["passed"] for c in report.checks)
 
 
-def test_dynamic_spatial_refuses_a_size_with_no_other_window_layout(tmp_path):
-    model = vz.create_model("swin_tiny_patch4_window7_224", depths=(1, 1, 1, 1))
-    with pytest.raises(ValueError, match="size 224 is the only multiple of 224 .*larger than its window"):
-        vz.export_onnx(model, tmp_path / "s.onnx", torch.randn(1, 3, 224, 224), dynamic_spatial=True, spatial_multiple=224)
+def test_dynamic_spatial_traces_where_every_window_is_general():
+    from visionzoo.export.onnx import _size_plan
+
+    model = vz.create_model("swin_tiny_patch4_window7_224", depths=(1, 1, 1, 1), embed_dim=8, num_heads=(1, 1, 1, 1))
+    model.eval()
+    # at 224 the last stage is one unshifted window: the exporter traces at 448 and serves multiples of 224 from there
+    plan = _size_plan(model, torch.randn(1, 3, 224, 224), 224, {})
+    assert plan.trace == [448, 448] and plan.minimum == [448, 448]
+    # with multiples of 32 it traces at 256, where every window also pads its grid (no crop is traced as a no-op)
+    plan = _size_plan(model, torch.randn(1, 3, 224, 224), 32, {})
+    assert plan.trace == [256, 256] and plan.minimum == [256, 256]
 
 
 def test_detr_exports_with_its_padding_mask_as_a_second_input(tmp_path):

@@ -63,6 +63,7 @@ from .runner import task_wrapper
 __all__ = [
     "run_inference", "InferenceResult", "build_inference_model", "collect_images", "collect_cases",
     "inference_class_names", "classification_transform", "NIFTI_SUFFIXES", "DECATHLON_4D_CHANNELS",
+    "run_onnx_inference",
 ]
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -604,3 +605,92 @@ def run_inference(cfg: Config, checkpoint: str | os.PathLike | None, inputs: Seq
         atomic_write_text(summary[0], json.dumps({**header, "inference": infer_cfg, "cases": records}, indent=1,
                                                  default=list) + "\n")
     return InferenceResult(task, len(records), out, summary, files + summary, records)
+
+
+# ----------------------------------------------------------------------------------------------- ONNX files
+
+def run_onnx_inference(onnx_path: str | os.PathLike, inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
+                       *, batch_size: int = 8, format: str = "auto", progress: bool = True,
+                       threads: int | None = None) -> InferenceResult:
+    """`run_inference` for an exported ONNX file (``tools/infer.py --onnx``): no config, no checkpoint.
+
+    The file's metadata says the task and the preprocessing (`visionzoo.export.OnnxPredictor`): classifiers
+    write the same ``predictions.csv``/``predictions.json`` as with a config; BraTS segmenters the same label
+    NIfTI, overlay PNG and ``segmentations.json``, through sliding windows of the file's ROI. Detection files
+    are not handled here (run them with their config).
+    """
+    from visionzoo.export import OnnxPredictor
+
+    if not inputs:
+        raise FileNotFoundError("no inputs given: pass image files or folders (BraTS: case folders or 4D NIfTI files).")
+    if batch_size < 1:
+        raise ValueError(f"--batch-size must be at least 1, got {batch_size}.")
+    predictor = OnnxPredictor(onnx_path, threads=threads)
+    task = predictor.task
+    if task == "classification":
+        items: list = collect_images(inputs, task, exclude=out_dir)
+    elif task == "segmentation" and predictor.spatial_dims == 3:
+        items = collect_cases(inputs, format)
+    else:
+        raise ValueError(f"{Path(onnx_path).name} is a {task} model: --onnx runs classifiers and BraTS segmenters; "
+                         "run other models with their config and checkpoint.")
+    out = Path(out_dir).expanduser()
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"--out {str(out)!r} is a file, not a folder.")
+    meta = predictor.metadata
+    header = {"task": task, "onnx": str(onnx_path), "model": meta.get("model"), "classes": predictor.class_names}
+    with _staging(out) as stage:
+        if task == "classification":
+            records = _classify_onnx(predictor, items, batch_size, progress)
+        else:
+            records = _segment_onnx(predictor, items, stage, progress)
+        files = _commit(stage, out)
+    if task == "classification":
+        summary = [out / "predictions.csv", out / "predictions.json"]
+        atomic_write_text(summary[0], _classification_csv(records))
+        atomic_write_text(summary[1], json.dumps({**header, "predictions": records}, indent=1) + "\n")
+    else:
+        summary = [out / "segmentations.json"]
+        settings = {k: meta[k] for k in ("roi_size", "overlap", "sw_batch_size", "blend_mode", "sigma_scale", "threshold")
+                    if k in meta}
+        atomic_write_text(summary[0], json.dumps({**header, "inference": settings, "cases": records}, indent=1,
+                                                 default=list) + "\n")
+    return InferenceResult(task, len(records), out, summary, files + summary, records)
+
+
+def _classify_onnx(predictor, images: list[tuple[Path, str]], batch_size: int, progress: bool) -> list[dict]:
+    records = []
+    with _progress(len(images), "image", progress) as bar:
+        for batch in _batches(images, batch_size):
+            results = predictor.classify([_read_rgb(p) for p, _ in batch], topk=5, batch_size=batch_size)
+            for (path, _), r in zip(batch, results):
+                records.append({
+                    "path": str(path), "pred_class": r["class"], "pred_index": r["index"], "score": r["score"],
+                    "top5": [{"class": t["class"], "index": t["index"], "prob": t["prob"]} for t in r["topk"]],
+                })
+            bar.update(len(batch))
+    return records
+
+
+def _segment_onnx(predictor, cases: list[BratsCase], stage: Path, progress: bool) -> list[dict]:
+    regions = list(predictor.class_names or BRATS_CLASSES)
+    records = []
+    with _progress(len(cases), "case", progress) as bar:
+        for case in cases:
+            sample = load_case(replace(case, label=None))
+            image = np.asarray(sample["image"], dtype=np.float32)
+            normalized = predictor.normalize_volume(image)
+            mask = torch.from_numpy(predictor.segment(normalized, normalize=False)["mask"])
+            pred = {"pred": mask, "case_id": sample["case_id"], "format": sample["format"], "affine": sample["affine"],
+                    "spatial_shape": sample["spatial_shape"]}
+            written = save_case_outputs(pred, torch.from_numpy(normalized), nifti_dir=stage, png_dir=stage)
+            voxels = {r: int(mask[i].sum()) for i, r in enumerate(regions)}
+            ml = _voxel_ml(pred["affine"])
+            records.append({
+                "case_id": case.case_id, "format": get_format(pred["format"]).name,
+                "inputs": [str(p) for p in case.images], "nifti": written[0].name, "png": written[1].name,
+                "shape": [int(s) for s in pred["spatial_shape"]],
+                "region_voxels": voxels, "region_ml": {r: round(v * ml, 3) for r, v in voxels.items()},
+            })
+            bar.update(1)
+    return records
