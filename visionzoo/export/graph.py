@@ -5,7 +5,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["rename_outputs", "add_size_check", "quantize_int8", "convert_fp16", "SIZE_CHECK_NODE"]
+__all__ = ["rename_outputs", "add_size_check", "fold_weight_transposes", "quantize_int8", "convert_fp16",
+           "SIZE_CHECK_NODE"]
 
 SIZE_CHECK_NODE = "input_size_check"
 """Name prefix of the Reshape node that fails when an input size is outside the graph's range."""
@@ -98,23 +99,56 @@ def add_size_check(proto: Any, input_name: str, min_size: Sequence[int], max_siz
     return node_name
 
 
+def fold_weight_transposes(proto: Any) -> int:
+    """Replace ``Transpose(initializer)`` nodes by a transposed initializer, in place; returns how many.
+
+    The exporter writes ``x @ W.T`` as a MatMul of a Transpose node of the weight; dynamic quantization only
+    quantizes MatMuls whose second input is a constant. A general constant folding would do it too, but
+    it also materialises large computed constants (Swin's attention masks and biases per window: a file
+    larger than the fp32 one), so only weight transposes are folded.
+    """
+    from onnx import numpy_helper
+
+    graph = proto.graph
+    inits = {t.name: t for t in graph.initializer}
+    uses: dict[str, int] = {}
+    for node in graph.node:
+        for name in node.input:
+            uses[name] = uses.get(name, 0) + 1
+    folded = 0
+    for node in list(graph.node):
+        if node.op_type != "Transpose" or not node.input or node.input[0] not in inits:
+            continue
+        weight = numpy_helper.to_array(inits[node.input[0]])
+        perm = next((list(a.ints) for a in node.attribute if a.name == "perm"), None)
+        new = numpy_helper.from_array(weight.transpose(perm) if perm else weight.T, node.output[0])
+        graph.initializer.append(new)
+        graph.node.remove(node)
+        uses[node.input[0]] -= 1
+        if uses[node.input[0]] == 0 and not any(i.name == node.input[0] for i in graph.input):
+            graph.initializer.remove(inits.pop(node.input[0]))
+        folded += 1
+    return folded
+
+
 def quantize_int8(src: str | Path, dst: str | Path) -> None:
     """onnxruntime dynamic quantization: MatMul/Gemm weights int8 (per channel), activations quantised at run time.
 
     Convolutions stay fp32 (dynamic ConvInteger is slower than fp32 convolution in onnxruntime's CPU provider).
-    onnxruntime's quantization pre-processing runs first: it folds the exporter's weight transposes into
-    constants, without which no MatMul has a constant weight to quantize.
+    Weight transposes are folded first (`fold_weight_transposes`), so every MatMul has a constant weight.
     """
     import os
     import tempfile
 
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
-    from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    proto = onnx.load(str(src))
+    fold_weight_transposes(proto)
     fd, folded = tempfile.mkstemp(suffix=".onnx", dir=str(Path(dst).parent), prefix=".prequant.")
     os.close(fd)
     try:
-        quant_pre_process(str(src), folded, skip_symbolic_shape=True)
+        onnx.save(proto, folded)
         quantize_dynamic(folded, str(dst), op_types_to_quantize=["MatMul", "Gemm"], weight_type=QuantType.QInt8,
                          per_channel=True, extra_options={"MatMulConstBOnly": True})
     finally:
