@@ -242,6 +242,7 @@ def deployment_metadata(model: torch.nn.Module, cfg: Any, checkpoint: str | None
     meta: dict[str, Any] = {}
     if checkpoint:
         meta["weights"] = Path(checkpoint).name
+        meta["tag"] = None  # the weights are the checkpoint's, not a registered tag's
     ckpt_meta: dict[str, Any] = {}
     if checkpoint:
         from visionzoo.weights.checkpoint import checkpoint_meta

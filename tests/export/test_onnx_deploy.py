@@ -241,3 +241,31 @@ def test_infer_tool_runs_an_onnx_file_without_config(tmp_path, capsys):
     assert infer.main(["--onnx", str(tmp_path / "missing.onnx"), str(images), "--out", str(tmp_path / "o2")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "missing.onnx" in err and len(err.strip().splitlines()) == 1
+
+
+# ------------------------------------------------------------------------------ tools/export_onnx.py CONFIG --checkpoint
+
+def test_export_tool_records_the_checkpoint_classes_and_the_config_preprocessing(tmp_path, capsys):
+    from ..tools.conftest import TINY_CLS_CONFIG, TINY_CONFIG
+
+    net = vz.create_model("resnet18_cbam", layers=(1, 1, 1, 1), num_classes=3)
+    ckpt = tmp_path / "trained.pth"
+    torch.save({"meta": {"dataset_meta": {"classes": ["cat", "dog", "eel"]}}, "state_dict": net.state_dict()}, ckpt)
+    tool = load_tool("export_onnx")
+    out = tmp_path / "cls.onnx"
+    assert tool.main([str(TINY_CLS_CONFIG), "--checkpoint", str(ckpt), "--output", str(out), "--no-verify"]) == 0
+    assert "outputs logits; sizes 32x32; fp32" in capsys.readouterr().out
+    meta = read_metadata(out)
+    assert meta["class_names"] == ["cat", "dog", "eel"] and meta["weights"] == "trained.pth" and "tag" not in meta
+    assert meta["input_size"] == [3, 32, 32] and meta["mean"] == [0.485, 0.456, 0.406]
+    assert meta["interpolation"] == "bilinear" and meta["crop_pct"] == 0.875 and meta["output_activation"] == "softmax"
+    images = _digit_images(4, size=40)
+    predictor = OnnxPredictor(out, threads=1)
+    assert [r["index"] for r in predictor.classify(images)] == _torch_top1(net.eval(), predictor, images)
+
+    from visionzoo.engine import load_config
+
+    cfg = load_config(TINY_CONFIG)  # the BraTS segmenter: its sliding-window settings and regions
+    seg = tool.deployment_metadata(vz.create_model(**cfg.model), cfg, None, (4, 64, 32, 32))
+    assert seg["class_names"] == ["TC", "WT", "ET"] and seg["output_activation"] == "sigmoid"
+    assert seg["roi_size"] == [64, 32, 32] and seg["sw_batch_size"] == 1
