@@ -88,8 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--iters", type=int, default=None, help="timed iterations per run (default 10)")
     g.add_argument("--rounds", type=int, default=2, help="alternating rounds (ours, timm, ours, timm, ...)")
     g.add_argument("--max-load", type=float, default=None,
-                   help="before each run, wait until the 1-minute load average is below this (10 min of waiting "
-                        "in all, then runs start regardless; each run's load is reported)")
+                   help="before each run, wait until the 1-minute load average is below this (--max-wait in all, "
+                        "then runs start regardless; each run's load is reported)")
+    g.add_argument("--max-other-cpu", type=float, default=None, metavar="CORES",
+                   help="also wait until the machine keeps fewer cores busy (5-s sample), and repeat a run (up to 3 "
+                        "times) when the rest of the machine used more CPU than this during it")
+    g.add_argument("--max-wait", type=float, default=600.0, metavar="S", help="waiting budget for a quiet machine")
     g.add_argument("--keep-dir", default=None, metavar="DIR", help="keep the data, logs and per-run JSON here")
     p.add_argument("--set", dest="model_kwargs", action="append", default=[], metavar="KEY=VALUE",
                    help="model constructor argument for our model (repeatable)")
@@ -169,7 +173,8 @@ def _train_pipeline(args: argparse.Namespace, parser: argparse.ArgumentParser) -
             args.model[0], timm_script=args.timm_train_script, config=args.config, data=args.data,
             batch_size=args.batch_size, threads=args.threads or os.cpu_count() or 1, iters=args.iters or 10,
             warmup=3 if args.warmup is None else args.warmup, rounds=args.rounds, model_impls=impls,
-            max_load=args.max_load, keep_dir=args.keep_dir,
+            max_load=args.max_load, max_other_cores=args.max_other_cpu, load_timeout_s=args.max_wait,
+            keep_dir=args.keep_dir,
         )
     except (FileNotFoundError, ValueError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -401,17 +401,30 @@ def load_1min() -> float:
     return os.getloadavg()[0]
 
 
-def wait_for_load(max_load: float | None, timeout_s: float = 600.0, poll_s: float = 15.0,
-                  verbose: bool = True) -> float:
-    """Wait until the 1-minute load average is below `max_load` (at most `timeout_s`); returns the load then."""
+def busy_cores(sample_s: float = 5.0) -> float | None:
+    """Cores the whole machine keeps busy over the next `sample_s` seconds (/proc/stat; None where there is none)."""
+    before = _cpu_seconds()
+    time.sleep(sample_s)
+    after = _cpu_seconds()
+    return None if before is None or after is None else (after[0] - before[0]) / sample_s
+
+
+def wait_for_quiet(max_load: float | None, max_busy: float | None = None, timeout_s: float = 600.0,
+                   poll_s: float = 15.0, verbose: bool = True) -> tuple[float, float | None]:
+    """Wait (at most `timeout_s`) until the 1-minute load average is below `max_load` and, with `max_busy`, the
+    machine keeps fewer than `max_busy` cores busy over a 5-s sample; returns (load, busy cores) then."""
     start = time.monotonic()
-    load = load_1min()
-    while max_load is not None and load >= max_load and time.monotonic() - start < timeout_s:
-        if verbose:
-            print(f"[train-benchmark] 1-minute load {load:.2f} >= {max_load}: waiting", file=sys.stderr, flush=True)
-        time.sleep(poll_s)
+    while True:
         load = load_1min()
-    return load
+        busy = busy_cores() if max_busy is not None else None
+        quiet = (max_load is None or load < max_load) and (busy is None or busy < max_busy)
+        if quiet or time.monotonic() - start >= timeout_s:
+            return load, busy
+        if verbose:
+            extra = f", {busy:.2f} cores busy" if busy is not None else ""
+            print(f"[train-benchmark] 1-minute load {load:.2f}{extra}: waiting for a quiet machine", file=sys.stderr,
+                  flush=True)
+        time.sleep(poll_s)
 
 
 def _child_env(threads: int) -> dict[str, str]:
@@ -485,6 +498,8 @@ def run_train_comparison(
     rounds: int = 2,
     model_impls: Sequence[str] = ("visionzoo",),
     max_load: float | None = None,
+    max_other_cores: float | None = None,
+    max_repeats: int = 3,
     load_timeout_s: float = 600.0,
     run_timeout_s: float | None = 1800.0,
     keep_dir: str | os.PathLike | None = None,
@@ -497,6 +512,9 @@ def run_train_comparison(
     texture ImageFolder (10 classes x 16 JPEGs of 256x320) is generated. `max_load`: before each run, wait until
     the 1-minute load is below it (`load_timeout_s` is the waiting budget of the whole comparison; once spent,
     runs start at once); each run records the load it started under and the CPU the rest of the machine used.
+    `max_other_cores`: also wait until the machine keeps fewer cores busy than this (5-s sample) and run a side
+    again (at most `max_repeats` times per side) when the rest of the machine used more meanwhile: with 2 OpenMP
+    threads on 2 cores, one foreign busy core slows every parallel region several-fold.
     """
 
     if iters < 1 or warmup < 0 or rounds < 1:
@@ -538,32 +556,47 @@ def run_train_comparison(
                 sides.append((f"timm:{impl}", timm_train_command(timm_script, targs, register)))
 
         runs: dict[str, list[dict]] = {s: [] for s, _ in sides}
+        discarded: dict[str, list[dict]] = {s: [] for s, _ in sides}
         wait_until = time.monotonic() + load_timeout_s  # one waiting budget for the whole comparison
-        for r in range(rounds):
-            for side, cmd in sides:
-                load = wait_for_load(max_load, max(0.0, wait_until - time.monotonic()), verbose=verbose)
-                log(f"round {r + 1}/{rounds}: {side} (1-minute load {load:.2f})")
-                logfile = tmp / f"{side.replace(':', '_')}_round{r + 1}.log"
-                if side == "ours":
-                    result_json = tmp / f"ours_round{r + 1}.json"
-                    work = tmp / f"work_ours_round{r + 1}"
-                    _, usage = _run_child([*ours_command(config, split_root, batch_size, work, model), "--out",
-                                           str(result_json)], threads, logfile, run_timeout_s)
-                    result = json.loads(result_json.read_text())
-                    shutil.rmtree(work, ignore_errors=True)
-                else:
-                    text, usage = _run_child(cmd, threads, logfile, run_timeout_s)
-                    result = parse_timm_log(text)
-                    shutil.rmtree(tmp / f"timm_out_{side.split(':')[1]}", ignore_errors=True)
-                result.update(usage)
-                n = len(result["times"])
-                if n != warmup + iters:
-                    raise RuntimeError(f"{side} ran {n} iterations, expected {warmup + iters}; see {logfile}")
-                result["load"] = load
-                runs[side].append(result)
-                log(f"  {side}: {batch_size * iters / sum(result['times'][warmup:]):.2f} img/s")
+        jobs = [(r, side, cmd) for r in range(rounds) for side, cmd in sides]
+        while jobs:
+            r, side, cmd = jobs.pop(0)
+            load, busy = wait_for_quiet(max_load, max_other_cores, max(0.0, wait_until - time.monotonic()),
+                                        verbose=verbose)
+            log(f"round {r + 1}/{rounds}: {side} (1-minute load {load:.2f}"
+                + (f", {busy:.2f} cores busy)" if busy is not None else ")"))
+            logfile = tmp / f"{side.replace(':', '_')}_round{r + 1}.log"
+            if side == "ours":
+                result_json = tmp / f"ours_round{r + 1}.json"
+                work = tmp / f"work_ours_round{r + 1}"
+                _, usage = _run_child([*ours_command(config, split_root, batch_size, work, model), "--out",
+                                       str(result_json)], threads, logfile, run_timeout_s)
+                result = json.loads(result_json.read_text())
+                shutil.rmtree(work, ignore_errors=True)
+            else:
+                text, usage = _run_child(cmd, threads, logfile, run_timeout_s)
+                result = parse_timm_log(text)
+                shutil.rmtree(tmp / f"timm_out_{side.split(':')[1]}", ignore_errors=True)
+            result.update(usage)
+            n = len(result["times"])
+            if n != warmup + iters:
+                raise RuntimeError(f"{side} ran {n} iterations, expected {warmup + iters}; see {logfile}")
+            result["load"], result["busy_before"] = load, busy
+            rate = batch_size * iters / sum(result["times"][warmup:])
+            other = result.get("other_cores")
+            if (max_other_cores is not None and other is not None and other > max_other_cores
+                    and len(discarded[side]) < max_repeats):
+                discarded[side].append(result)
+                log(f"  {side}: {rate:.2f} img/s, DISCARDED (the rest of the machine used {other:.2f} cores "
+                    f"meanwhile > {max_other_cores}); running it again")
+                jobs.insert(0, (r, side, cmd))
+                continue
+            runs[side].append(result)
+            log(f"  {side}: {rate:.2f} img/s (other CPU {other if other is not None else float('nan'):.2f} cores)")
 
         summaries = {side: _summary(rs, batch_size, warmup) for side, rs in runs.items()}
+        for side, rs in discarded.items():
+            summaries[side]["discarded_runs"] = len(rs)
         transforms = {side: rs[0].get("transform") for side, rs in runs.items()}
         ours = summaries["ours"]
         for side, s in summaries.items():
@@ -643,6 +676,9 @@ def format_train_table(result: dict) -> str:
              "each run (/proc/stat), per round",
              "same training transform on every side" if result.get("same_transform")
              else "WARNING: the training transforms differ between sides (see the JSON 'transforms')"]
+    redone = {s: v["discarded_runs"] for s, v in result["sides"].items() if v.get("discarded_runs")}
+    if redone:
+        notes.append(f"runs discarded and repeated (the rest of the machine was busy meanwhile): {redone}")
     params = {s: v["params"] for s, v in result["sides"].items()}
     if len(set(params.values())) > 1:
         notes.append(f"parameter counts differ: {params}")
