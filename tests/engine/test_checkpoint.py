@@ -18,6 +18,7 @@ from visionzoo.engine import (
     load_config,
 )
 from visionzoo.engine.checkpoint import SAFE_GLOBALS, plain_message_hub, restore_message_hub
+from visionzoo.weights.checkpoint import CheckpointError
 
 from .conftest import TINY_CONFIG
 
@@ -48,8 +49,28 @@ def test_malicious_checkpoint_is_refused_without_running_code(tmp_path):
     torch.save({"state_dict": {"w": torch.zeros(1)}, "meta": _Exploit(marker)}, path)
     with pytest.raises(CheckpointSecurityError, match="refusing to load"):
         load_checkpoint_file(path)
-    with pytest.raises(pickle.UnpicklingError):  # mmengine's own entry point (used by --resume and load_from)
+    with pytest.raises(pickle.UnpicklingError):  # mmengine's own entry point refuses it too (torch's default)
         _load_checkpoint(str(path), map_location="cpu")
+    assert not marker.exists()
+
+
+def test_importing_the_engine_leaves_mmengine_global_loader_alone():
+    """Weights-only loading is scoped to VisionzooRunner: other OpenMMLab models in the process keep mmengine's."""
+    import visionzoo.engine  # noqa: F401
+    from mmengine.runner.checkpoint import CheckpointLoader, load_from_local
+
+    assert CheckpointLoader._schemes[""] is load_from_local
+
+
+def test_runner_refuses_a_malicious_checkpoint_for_load_from_and_resume(tmp_path, tiny_brats):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pth"
+    torch.save({"state_dict": {"w": torch.zeros(1)}, "meta": _Exploit(marker)}, path)
+    cfg = load_config(TINY_CONFIG, {"data_root": str(tiny_brats), "train_cfg.max_epochs": 1})
+    runner = build_runner(cfg, work_dir=str(tmp_path / "work"))
+    for load in (runner.load_checkpoint, runner.resume):
+        with pytest.raises(CheckpointError, match="refusing to load"):
+            load(str(path))
     assert not marker.exists()
 
 

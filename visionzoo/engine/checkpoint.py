@@ -9,8 +9,9 @@ new one, never a partial one. `VisionzooRunner.save_checkpoint` and the ``last_c
 both go through it.
 
 Loading: `load_checkpoint_file` is `visionzoo.utils.safe_torch_load` (``torch.load(weights_only=True)`` with a
-small allow-list of numpy value types); it is registered as mmengine's loader for local paths, so
-``--resume``, ``load_from`` and ``tools/test.py`` all use it. mmengine's ``HistoryBuffer`` is *not*
+small allow-list of numpy value types); `VisionzooRunner.load_checkpoint` reads local files through it, so
+``--resume``, ``load_from`` and ``tools/test.py`` all use it, while mmengine's global loader is left as it is for
+any other OpenMMLab model in the same process. mmengine's ``HistoryBuffer`` is *not*
 allow-listed: its ``__getstate__`` pickles its statistics functions through ``builtins.getattr``, and
 allowing ``getattr`` in the unpickler would let a crafted file reach any attribute of any object
 (arbitrary code). Instead `plain_message_hub` stores the buffers as tensors when saving and
@@ -25,7 +26,6 @@ from typing import Any
 import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer
-from mmengine.runner.checkpoint import CheckpointLoader
 
 from ..utils.files import (
     SAFE_GLOBALS,
@@ -55,13 +55,6 @@ def load_checkpoint_file(filename: str | os.PathLike, map_location: Any = None) 
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist.")
     return safe_torch_load(path, map_location=map_location)
-
-
-def _load_from_local(filename: str, map_location: Any = None) -> Any:
-    return load_checkpoint_file(filename, map_location)
-
-
-CheckpointLoader.register_scheme(prefixes="", loader=_load_from_local, force=True)
 
 
 def to_plain(value: Any) -> Any:

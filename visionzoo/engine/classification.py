@@ -17,19 +17,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from mmengine.evaluator import BaseMetric
-from mmengine.model import BaseModel, is_model_wrapper
+from mmengine.model import is_model_wrapper
 from mmengine.optim import OptimWrapper
 from torch import Tensor, nn
 
-import visionzoo
-
 from .registry import METRICS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS, OPTIMIZERS
+from .task_model import TaskModel
 
 __all__ = ["ImageClassifier", "Accuracy", "TimmOptimWrapperConstructor", "Bf16OptimWrapper"]
 
 
 @MODELS.register_module()
-class ImageClassifier(BaseModel):
+class ImageClassifier(TaskModel):
     """Single-label image classifier around ``visionzoo.create_model(**net)``.
 
     Args:
@@ -39,16 +38,16 @@ class ImageClassifier(BaseModel):
         replace_head: fine-tuning marker read by `resolve_cls_data` (the head is built for the data's classes).
     """
 
+    default_preprocessor = "ClsDataPreprocessor"
+
     def __init__(self, net: dict, mixup: dict | None = None, label_smoothing: float = 0.0, replace_head: bool = False,
                  data_preprocessor: dict | None = None, init_cfg: dict | None = None) -> None:
-        preprocessor = MODELS.build(dict(data_preprocessor or {"type": "ClsDataPreprocessor"}))
-        super().__init__(data_preprocessor=preprocessor, init_cfg=init_cfg)
+        super().__init__(net, data_preprocessor, init_cfg)
         from timm.data import Mixup
         from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
 
         if not 0.0 <= label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}.")
-        self.net = visionzoo.create_model(**net)
         self.num_classes = int(getattr(self.net, "num_classes", net.get("num_classes") or 0))
         if self.num_classes <= 0:
             raise ValueError(f"{net.get('name')} has no classification head (num_classes={self.num_classes}).")
@@ -63,15 +62,6 @@ class ImageClassifier(BaseModel):
 
     def init_weights(self) -> None:
         """Nothing to do: `create_model` initialised the network (or loaded pretrained weights that must survive)."""
-
-    def forward(self, inputs: Tensor, data_samples: list[dict] | None = None, mode: str = "tensor"):
-        if mode == "loss":
-            return self.loss(inputs, data_samples)
-        if mode == "predict":
-            return self.predict(inputs, data_samples)
-        if mode == "tensor":
-            return self.net(inputs)
-        raise ValueError(f"ImageClassifier mode must be 'loss', 'predict' or 'tensor', got {mode!r}.")
 
     def loss(self, inputs: Tensor, data_samples: list[dict] | None) -> dict[str, Tensor]:
         """``{"loss": ...}``; Mixup/CutMix mixes the batch first when configured (and the batch size is even)."""

@@ -15,13 +15,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from mmengine.model import BaseModel
 from torch import Tensor
-
-import visionzoo
 
 from .detection_data import pad_images
 from .registry import MODELS
+from .task_model import TaskModel
 
 __all__ = ["Detector"]
 
@@ -33,7 +31,7 @@ def _detr_head():
 
 
 @MODELS.register_module()
-class Detector(BaseModel):
+class Detector(TaskModel):
     """Set-prediction detector: ``net`` is a `visionzoo.create_model` config, ``criterion`` the `SetCriterion` options.
 
     Args:
@@ -43,11 +41,11 @@ class Detector(BaseModel):
         num_classes: classes without no-object; default ``net["num_classes"]`` or the network's ``num_classes``.
     """
 
+    default_preprocessor = "DetectionDataPreprocessor"
+
     def __init__(self, net: dict, criterion: dict | None = None, num_classes: int | None = None,
                  data_preprocessor: dict | None = None, init_cfg: dict | None = None) -> None:
-        preprocessor = MODELS.build(dict(data_preprocessor or {"type": "DetectionDataPreprocessor"}))
-        super().__init__(data_preprocessor=preprocessor, init_cfg=init_cfg)
-        self.net = visionzoo.create_model(**net)
+        super().__init__(net, data_preprocessor, init_cfg)
         num_classes = num_classes or net.get("num_classes") or getattr(self.net, "num_classes", None)
         if not num_classes:
             raise ValueError("Detector needs num_classes (in net=dict(..., num_classes=K) or as an argument).")
@@ -60,17 +58,8 @@ class Detector(BaseModel):
         self.criterion = head.SetCriterion(self.num_classes, matcher=matcher, **crit)
         self._postprocess = head.postprocess
 
-    def forward(self, inputs: Tensor | Sequence[Tensor], data_samples: list[dict] | None = None,
-                mode: str = "tensor", mask: Tensor | None = None) -> dict | list[dict]:
-        if mode == "loss":
-            return self.loss(inputs, data_samples, mask)
-        if mode == "predict":
-            return self.predict(inputs, data_samples, mask)
-        if mode == "tensor":
-            return self._run(inputs, mask)
-        raise ValueError(f"Detector mode must be 'loss', 'predict' or 'tensor', got {mode!r}.")
-
-    def _run(self, inputs: Tensor | Sequence[Tensor], mask: Tensor | None) -> dict[str, Any]:
+    def tensor(self, inputs: Tensor | Sequence[Tensor], mask: Tensor | None = None) -> dict[str, Any]:
+        """The network's outputs; a list of images is padded into one batch with its padding mask."""
         if not isinstance(inputs, Tensor):
             inputs, mask = pad_images(list(inputs))
         return self.net(inputs, mask=mask) if mask is not None else self.net(inputs)
@@ -82,14 +71,14 @@ class Detector(BaseModel):
             raise ValueError("training needs boxes and labels in every data sample (CocoDetDataset + detection_collate).")
         device = inputs.device if isinstance(inputs, Tensor) else inputs[0].device
         targets = [{"labels": ds["labels"].to(device), "boxes": ds["boxes"].to(device)} for ds in data_samples]
-        return self.criterion(self._run(inputs, mask), targets)
+        return self.criterion(self.tensor(inputs, mask), targets)
 
     @torch.no_grad()
     def predict(self, inputs: Tensor | Sequence[Tensor], data_samples: list[dict] | None = None,
                 mask: Tensor | None = None) -> list[dict]:
         """Per image: its data sample (on the CPU) plus ``pred_boxes`` (Q, 4) xyxy pixels of the original image,
         ``pred_scores`` (Q,) and ``pred_labels`` (Q,)."""
-        outputs = self._run(inputs, mask)
+        outputs = self.tensor(inputs, mask)
         n = outputs["pred_logits"].shape[0]
         data_samples = data_samples or [{} for _ in range(n)]
         sizes = []

@@ -11,14 +11,12 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import torch
-from mmengine.model import BaseModel
 from monai.inferers import sliding_window_inference
 from torch import Tensor
 
-import visionzoo
-
 from .losses import build_loss
 from .registry import MODELS
+from .task_model import TaskModel
 
 __all__ = ["VolumeSegmenter", "SlidingWindow"]
 
@@ -47,7 +45,7 @@ class SlidingWindow:
 
 
 @MODELS.register_module()
-class VolumeSegmenter(BaseModel):
+class VolumeSegmenter(TaskModel):
     """Multi-label volume segmenter: ``net`` is a `visionzoo.create_model` config, ``loss`` a loss config.
 
     Args:
@@ -56,23 +54,13 @@ class VolumeSegmenter(BaseModel):
         inference: `SlidingWindow` fields, e.g. ``dict(roi_size=(128, 128, 128), overlap=0.5, mode="gaussian")``.
     """
 
+    default_preprocessor = "BratsDataPreprocessor"
+
     def __init__(self, net: dict, loss: dict | None = None, inference: dict | None = None,
                  data_preprocessor: dict | None = None, init_cfg: dict | None = None) -> None:
-        preprocessor = MODELS.build(dict(data_preprocessor or {"type": "BratsDataPreprocessor"}))
-        super().__init__(data_preprocessor=preprocessor, init_cfg=init_cfg)
-        self.net = visionzoo.create_model(**net)
+        super().__init__(net, data_preprocessor, init_cfg)
         self.loss_fn = build_loss(loss or dict(type="DiceLoss", sigmoid=True))
         self.inference = SlidingWindow(**(inference or {}))
-
-    def forward(self, inputs: Tensor | Sequence[Tensor], data_samples: list[dict] | None = None,
-                mode: str = "tensor") -> dict | list[dict] | Tensor:
-        if mode == "loss":
-            return self.loss(inputs, data_samples)
-        if mode == "predict":
-            return self.predict(inputs, data_samples)
-        if mode == "tensor":
-            return self.net(inputs)
-        raise ValueError(f"VolumeSegmenter mode must be 'loss', 'predict' or 'tensor', got {mode!r}.")
 
     def loss(self, inputs: Tensor | Sequence[Tensor], data_samples: list[dict] | None) -> dict[str, Tensor]:
         """``{"loss": loss(logits, labels)}`` for a batch of equal-sized training crops."""

@@ -34,6 +34,7 @@ BRATS_DATASET_TYPES = ("BratsSegDataset",)
 """Dataset types that receive the config's top-level ``data_root`` and ``fold`` when their dict omits them."""
 
 _LOADERS = ("train_dataloader", "val_dataloader", "test_dataloader")
+_STRIP_DDP = [(r"^module\.", "")]  # DDP's prefix, stripped from checkpoint keys as mmengine does by default
 
 
 @RUNNERS.register_module()
@@ -60,24 +61,38 @@ class VisionzooRunner(Runner):
 
     def load_checkpoint(self, filename: str, map_location: Any = "cpu", strict: bool = True,
                         revise_keys: list | None = None) -> dict:
-        """mmengine's loader for our training checkpoints, strict by default (mismatches are an error listing them).
+        """Load a local file without executing pickled code, strictly by default (mismatches list the keys).
 
-        Any other file (a bare network state dict, safetensors, an official release in its publisher's layout)
+        Training checkpoints (ours) go through mmengine's hooks and key revision as in ``Runner.load_checkpoint``;
+        any other file (a bare network state dict, safetensors, an official release in its publisher's layout)
         goes through visionzoo's converters into the wrapped network, as ``create_model(checkpoint_path=)`` does.
+        The weights-only loading is scoped to this runner: mmengine's global loader stays as it is for every
+        other OpenMMLab model in the process. Remote URLs keep mmengine's own loaders.
         """
-        if "://" not in str(filename):
-            from visionzoo.weights.checkpoint import is_training_checkpoint, load_checkpoint, read_checkpoint
+        if "://" in str(filename):
+            return super().load_checkpoint(filename, map_location=map_location, strict=strict,
+                                           revise_keys=_STRIP_DDP if revise_keys is None else revise_keys)
+        from mmengine.model import is_model_wrapper
+        from mmengine.runner.checkpoint import _load_checkpoint_to_model
 
-            raw, _ = read_checkpoint(filename)
-            model = self.model.module if hasattr(self.model, "module") else self.model
-            if not is_training_checkpoint(raw) and isinstance(getattr(model, "net", None), torch.nn.Module):
-                load_checkpoint(model.net, filename)
-                self.logger.info(f"loaded the network weights of {filename} (converted to {type(model.net).__name__})")
-                checkpoint = {"meta": {}, "state_dict": model.state_dict()}
-                self.call_hook("after_load_checkpoint", checkpoint=checkpoint)  # e.g. EMAHook copies the weights
-                return checkpoint
-        revise_keys = [(r"^module\.", "")] if revise_keys is None else revise_keys
-        return super().load_checkpoint(filename, map_location=map_location, strict=strict, revise_keys=revise_keys)
+        from visionzoo.weights.checkpoint import is_training_checkpoint, load_checkpoint, read_checkpoint
+
+        checkpoint, _ = read_checkpoint(filename)  # weights_only (or safetensors): never runs code
+        model = self.model.module if is_model_wrapper(self.model) else self.model
+        if not is_training_checkpoint(checkpoint) and isinstance(getattr(model, "net", None), torch.nn.Module):
+            load_checkpoint(model.net, filename)
+            self.logger.info(f"loaded the network weights of {filename} (converted to {type(model.net).__name__})")
+            checkpoint = {"meta": {}, "state_dict": model.state_dict()}
+            self.call_hook("after_load_checkpoint", checkpoint=checkpoint)  # e.g. EMAHook copies the weights
+            return checkpoint
+        if map_location not in (None, "cpu"):
+            checkpoint = _map_tensors(checkpoint, map_location)
+        self.call_hook("after_load_checkpoint", checkpoint=checkpoint)
+        checkpoint = _load_checkpoint_to_model(model, checkpoint, strict,
+                                               revise_keys=_STRIP_DDP if revise_keys is None else revise_keys)
+        self._has_loaded = True
+        self.logger.info(f"Load checkpoint from {filename}")
+        return checkpoint
 
     @master_only
     def save_checkpoint(self, out_dir: str, filename: str, *args: Any, **kwargs: Any) -> None:
@@ -86,6 +101,17 @@ class VisionzooRunner(Runner):
             return super().save_checkpoint(out_dir, filename, *args, **kwargs)
         with atomic_write(osp.join(out_dir, filename)) as tmp:
             super().save_checkpoint(str(tmp.parent), tmp.name, *args, **kwargs)
+
+
+def _map_tensors(obj: Any, map_location: Any) -> Any:
+    """`obj` with every tensor moved as ``torch.load(map_location=...)`` would (a device, string or callable)."""
+    if isinstance(obj, torch.Tensor):
+        return map_location(obj, "cpu") if callable(map_location) else obj.to(map_location)
+    if isinstance(obj, dict):
+        return type(obj)((k, _map_tensors(v, map_location)) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)) and not hasattr(obj, "_fields"):
+        return type(obj)(_map_tensors(v, map_location) for v in obj)
+    return obj
 
 
 _TASK_WRAPPERS = (("classifier", "ImageClassifier"), ("detector", "Detector"), ("segmenter", "VolumeSegmenter"))
