@@ -17,7 +17,7 @@ from .classification_data import (ClsDataPreprocessor, ImageClsDataset, cls_coll
                                   model_data_config, resolve_cls_data, trained_num_classes)
 from .coco_metric import COCO_METRIC_NAMES, CocoMetric, coco_evaluate
 from .collate import BratsDataPreprocessor, brats_collate
-from .config import UnknownConfigKeyError, check_cfg_options, config_keys, load_config
+from .config import CfgOptionsAction, UnknownConfigKeyError, check_cfg_options, config_keys, load_config
 from .datasets import BRATS_CLASSES, BratsSegDataset, SeededTransform
 from .detection import Detector
 from .detection_data import CocoDetDataset, DetectionDataPreprocessor, detection_collate, pad_images, resolve_coco_data_root
@@ -41,7 +41,7 @@ USER_ERRORS = (UnknownConfigKeyError, CheckpointSecurityError, CheckpointError, 
 """Exceptions the tools report as one ``error:`` line (bad paths, config keys, data, checkpoints) instead of a traceback."""
 
 __all__ = [
-    "load_config", "check_cfg_options", "config_keys", "UnknownConfigKeyError",
+    "load_config", "check_cfg_options", "config_keys", "UnknownConfigKeyError", "CfgOptionsAction",
     "build_runner", "VisionzooRunner", "resolve_data_root", "run_test", "TestResult",
     "BratsSegDataset", "SeededTransform", "ResumableSampler", "brats_collate", "BratsDataPreprocessor", "BRATS_CLASSES",
     "VolumeSegmenter", "SlidingWindow", "DiceBCELoss", "build_loss",

@@ -12,9 +12,19 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 
-__all__ = ["load_config", "check_cfg_options", "config_keys", "UnknownConfigKeyError"]
+__all__ = ["load_config", "check_cfg_options", "config_keys", "UnknownConfigKeyError", "CfgOptionsAction"]
+
+
+class CfgOptionsAction(DictAction):
+    """mmengine's ``--cfg-options KEY=VALUE ...`` parser; an item without ``=`` is a usage error naming it."""
+
+    def __call__(self, parser, namespace, values, option_string=None):  # noqa: ANN001 (argparse's signature)
+        bad = [v for v in (values or ()) if "=" not in v]
+        if bad:
+            parser.error(f"{option_string} takes KEY=VALUE items: {bad[0]!r} has no '=' (write {bad[0]}=VALUE)")
+        super().__call__(parser, namespace, values, option_string)
 
 
 class UnknownConfigKeyError(KeyError):
