@@ -41,6 +41,7 @@ from ..utils.files import UnsafeCheckpointError as CheckpointSecurityError
 __all__ = [
     "atomic_write", "atomic_write_text", "atomic_symlink", "temp_path_for", "is_temp_path", "load_checkpoint_file",
     "SAFE_GLOBALS", "to_plain", "plain_message_hub", "restore_message_hub", "CheckpointSecurityError",
+    "checkpoint_to_run",
 ]
 
 _BUFFER_MARK = "_visionzoo_history_buffer"
@@ -55,6 +56,22 @@ def load_checkpoint_file(filename: str | os.PathLike, map_location: Any = None) 
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist.")
     return safe_torch_load(path, map_location=map_location)
+
+
+def checkpoint_to_run(cfg: Any, checkpoint: str | os.PathLike | None, purpose: str = "run") -> Path | None:
+    """The existing `checkpoint` file, or None where the config's model dict names its own weights (a ``name.tag``
+    with ``pretrained=True``, or ``checkpoint_path=``); anything else is a FileNotFoundError saying what to pass."""
+    if checkpoint is None:
+        model_cfg = cfg.get("model") or {}
+        if not (model_cfg.get("pretrained") or model_cfg.get("checkpoint_path")):
+            raise FileNotFoundError(
+                f"no weights to {purpose}: pass CHECKPOINT, or name published weights with --cfg-options "
+                "model.name=<model>.<tag> +model.pretrained=True (or +model.checkpoint_path=FILE).")
+        return None
+    path = Path(checkpoint).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist.")
+    return path
 
 
 def to_plain(value: Any) -> Any:

@@ -12,14 +12,13 @@ from typing import Any
 
 import torch
 from mmengine.config import Config
-from mmengine.dist import barrier
-from mmengine.logging import print_log
 from mmengine.model import BaseDataPreprocessor
 from torch.utils.data import Dataset
 
 from visionzoo.data import CocoDetection, detection_transforms, synthetic_coco_matches, write_synthetic_coco
 
 from .datasets import SeededTransform
+from .synthetic import data_root_or_synthetic
 from .registry import DATASETS, FUNCTIONS, MODELS, TRANSFORMS
 
 __all__ = [
@@ -169,24 +168,16 @@ def resolve_coco_data_root(cfg: Config, rank: int = 0) -> str | None:
     datasets = _coco_datasets(cfg)
     if not datasets:
         return None
-    banner = None
-    if cfg.get("data_root") is None and any("data_root" not in d for d in datasets):
-        spec = cfg.get("synthetic_shapes")
-        if not spec:
-            raise FileNotFoundError(
-                "the config sets no data_root: pass --cfg-options data_root=/path/to/coco (annotations/ and image "
-                "folders), or make a synthetic set with python tools/make_synthetic_coco.py DIR and pass data_root=DIR."
-            )
-        out = Path(cfg.work_dir) / "synthetic_shapes"
-        print_log(f"data_root is not set: preparing SYNTHETIC shapes data in {out}", logger="current")
-        args = _shapes_args(dict(spec))
-        generated = False
-        if rank == 0 and not synthetic_coco_matches(out, **args):
-            write_synthetic_coco(out, overwrite=True, **args)
-            generated = True
-        barrier()
-        cfg.data_root = str(out)
-        banner = synthetic_shapes_banner(out, dict(spec), generated)
-    for d in datasets:
-        d.setdefault("data_root", cfg.get("data_root"))
-    return banner
+    return data_root_or_synthetic(
+        cfg, datasets, spec_key="synthetic_shapes", folder="synthetic_shapes", what="shapes",
+        real_hint="/path/to/coco (annotations/ and image folders)", tool="make_synthetic_coco.py",
+        generate=_ensure_synthetic_shapes, banner=synthetic_shapes_banner, rank=rank)
+
+
+def _ensure_synthetic_shapes(out: Path, spec: dict[str, Any]) -> bool:
+    """Write the synthetic shapes set of `spec` into `out` unless the same one is there; True if it wrote one."""
+    args = _shapes_args(spec)
+    if synthetic_coco_matches(out, **args):
+        return False
+    write_synthetic_coco(out, overwrite=True, **args)
+    return True

@@ -50,7 +50,7 @@ from visionzoo.data import (IMG_EXTENSIONS, SHAPE_CATEGORIES, BratsCase, DataFor
 from visionzoo.data.cases import parse_file_name
 from visionzoo.weights.checkpoint import checkpoint_meta
 
-from .checkpoint import atomic_write_text
+from .checkpoint import atomic_write_text, checkpoint_to_run
 from .classification_data import _DATA_CONFIG_KEYS, cls_transforms, model_data_config
 from .collate import brats_collate
 from .datasets import BRATS_CLASSES
@@ -216,20 +216,6 @@ def _check_device(device: str | None) -> torch.device:
     if dev.type not in ("cpu", "cuda"):
         raise SetupError(f"--device must be cpu or cuda (cuda:N), got {name!r}.")
     return dev
-
-
-def _checkpoint_path(cfg: Config, checkpoint: str | os.PathLike | None) -> Path | None:
-    if checkpoint is None:
-        model_cfg = cfg.get("model") or {}
-        if not (model_cfg.get("pretrained") or model_cfg.get("checkpoint_path")):
-            raise FileNotFoundError(
-                "no weights to run: pass CHECKPOINT, or name published weights with --cfg-options "
-                "model.name=<model>.<tag> +model.pretrained=True (or +model.checkpoint_path=FILE).")
-        return None
-    path = Path(checkpoint).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist.")
-    return path
 
 
 def _no_pretrained(d: dict) -> None:
@@ -563,7 +549,7 @@ def run_inference(cfg: Config, checkpoint: str | os.PathLike | None, inputs: Seq
     key, _ = task_wrapper(cfg)
     task = _TASKS[key]
     dev = _check_device(device)
-    ckpt = _checkpoint_path(cfg, checkpoint)
+    ckpt = checkpoint_to_run(cfg, checkpoint)
     out = Path(out_dir).expanduser()
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"--out {str(out)!r} is a file, not a folder.")

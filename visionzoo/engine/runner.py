@@ -16,8 +16,7 @@ from typing import Any
 
 import torch
 from mmengine.config import Config
-from mmengine.dist import barrier, master_only
-from mmengine.logging import print_log
+from mmengine.dist import master_only
 from mmengine.runner import Runner
 
 from .checkpoint import atomic_write
@@ -26,7 +25,7 @@ from .detection_data import resolve_coco_data_root
 from .distributed import SetupError, configure_threads, init_distributed, local_world_size
 from .hooks import ResumeStateHook
 from .registry import RUNNERS
-from .synthetic import ensure_synthetic_brats, synthetic_banner
+from .synthetic import data_root_or_synthetic, ensure_synthetic_brats, synthetic_banner
 
 __all__ = ["VisionzooRunner", "build_runner", "BRATS_DATASET_TYPES", "resolve_data_root", "task_wrapper"]
 
@@ -134,23 +133,14 @@ def resolve_data_root(cfg: Config, rank: int = 0) -> str | None:
 
     Returns the synthetic-data banner to log, or None for real data.
     """
-    banner = None
     brats = [d for d in _datasets(cfg) if d.get("type") in BRATS_DATASET_TYPES]
-    if brats and cfg.get("data_root") is None and any("data_root" not in d for d in brats):
-        spec = cfg.get("synthetic_data")
-        if not spec:
-            raise FileNotFoundError(
-                "the config sets no data_root: pass --cfg-options data_root=/path/to/BraTS2021_Training_Data, or make "
-                "a synthetic set with python tools/make_synthetic_brats.py DIR and pass data_root=DIR."
-            )
-        out = Path(cfg.work_dir) / "synthetic_brats"
-        print_log(f"data_root is not set: preparing SYNTHETIC BraTS data in {out}", logger="current")
-        generated = ensure_synthetic_brats(out, dict(spec)) if rank == 0 else False
-        barrier()
-        cfg.data_root = str(out)
-        banner = synthetic_banner(out, dict(spec), generated)
+    if not brats:
+        return None
+    banner = data_root_or_synthetic(
+        cfg, brats, spec_key="synthetic_data", folder="synthetic_brats", what="BraTS",
+        real_hint="/path/to/BraTS2021_Training_Data", tool="make_synthetic_brats.py", generate=ensure_synthetic_brats,
+        banner=synthetic_banner, rank=rank)
     for d in brats:
-        d.setdefault("data_root", cfg.get("data_root"))
         d.setdefault("fold", cfg.get("fold", 0))
     return banner
 

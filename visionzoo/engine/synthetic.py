@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from mmengine.dist import barrier
+from mmengine.logging import print_log
+
 from visionzoo.data import write_synthetic_brats
 
-__all__ = ["ensure_synthetic_brats", "synthetic_banner"]
+__all__ = ["ensure_synthetic_brats", "synthetic_banner", "data_root_or_synthetic"]
 
 _INFO = "synthetic_info.json"
 
@@ -30,6 +34,34 @@ def _matches(out: Path, want: dict[str, Any]) -> bool:
     return (info.get("format") == want["format"] and info.get("seed") == want["seed"]
             and info.get("shape") == [want["size"], want["size"], want["depth"]]
             and info.get("n_folds") == want["n_folds"] and len(info.get("cases", [])) == want["n_cases"])
+
+
+def data_root_or_synthetic(cfg: Any, datasets: list[dict], *, spec_key: str, folder: str, what: str, real_hint: str,
+                           tool: str, generate: Callable[[Path, dict], bool],
+                           banner: Callable[[Path, dict, bool], str], rank: int = 0) -> str | None:
+    """Give `datasets` the config's ``data_root``; where it is None, generate the config's ``spec_key`` synthetic set.
+
+    With no data_root and no synthetic default, a FileNotFoundError says what to pass (`real_hint`: the real data's
+    layout) and which `tool` makes a synthetic set. The set goes to ``work_dir/folder``, made by rank 0 only
+    (`generate(out, spec)` returns whether it wrote a new one). Returns the synthetic banner, or None for real data.
+    """
+    text = None
+    if cfg.get("data_root") is None and any("data_root" not in d for d in datasets):
+        spec = cfg.get(spec_key)
+        if not spec:
+            raise FileNotFoundError(
+                f"the config sets no data_root: pass --cfg-options data_root={real_hint}, or make a synthetic set with "
+                f"python tools/{tool} DIR and pass data_root=DIR."
+            )
+        out = Path(cfg.work_dir) / folder
+        print_log(f"data_root is not set: preparing SYNTHETIC {what} data in {out}", logger="current")
+        generated = generate(out, dict(spec)) if rank == 0 else False
+        barrier()
+        cfg.data_root = str(out)
+        text = banner(out, dict(spec), generated)
+    for d in datasets:
+        d.setdefault("data_root", cfg.get("data_root"))
+    return text
 
 
 def ensure_synthetic_brats(out: str | Path, spec: dict[str, Any]) -> bool:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from mmengine.config import Config
 
+from .checkpoint import checkpoint_to_run
 from .classification import Accuracy
 from .confusion import save_confusion_matrix_png
 from .metrics import BratsMetric
@@ -38,16 +39,7 @@ def run_test(cfg: Config, checkpoint: str | Path | None, *, work_dir: str | None
     The metrics table goes to `out` (.json and .csv) or ``work_dir/test_metrics.{json,csv}``;
     `save_preds` receives one label NIfTI per case (plus PNG overlays unless `show_dir` takes them).
     """
-    if checkpoint is None:
-        model_cfg = cfg.get("model") or {}
-        if not (model_cfg.get("pretrained") or model_cfg.get("checkpoint_path")):
-            raise FileNotFoundError(
-                "no checkpoint to evaluate: pass CHECKPOINT, or name published weights with --cfg-options "
-                "model.name=<model>.<tag> +model.pretrained=True (or +model.checkpoint_path=FILE).")
-    else:
-        checkpoint = Path(checkpoint)
-        if not checkpoint.is_file():
-            raise FileNotFoundError(f"checkpoint {str(checkpoint)!r} does not exist.")
+    checkpoint = checkpoint_to_run(cfg, checkpoint, "evaluate")
     cfg.load_from = str(checkpoint) if checkpoint is not None else None
     cfg.resume = False
     nifti_dir = Path(save_preds) if save_preds else None
