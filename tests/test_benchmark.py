@@ -9,7 +9,7 @@ import torch
 
 from tests.tool_modules import load_tool
 import visionzoo as vz
-import visionzoo.benchmarking as bm
+import visionzoo.cli.benchmarking as bm
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = dict(depth=2)
@@ -102,7 +102,7 @@ def test_sliding_window_mode_tiles_a_larger_volume():
 
 def test_module_without_reference():
     model = vz.create_model("vit_tiny_patch16_224", depth=1)
-    r = vz.benchmark(model, **FAST)  # the package-level entry point
+    r = bm.run_benchmark(model, **FAST)  # a built model, not a name
     assert r["model"] == "VisionTransformer" and r["ref"] is None and r["ratio"] is None
     assert "reference" in bm.format_table(r)
 
@@ -132,7 +132,8 @@ def test_cli_writes_json(tmp_path):
 
 
 def test_cli_parses_set_values_without_eval():
-    cli = load_tool("benchmark")
+    import visionzoo.cli.benchmark as cli
+
     assert cli.parse_pairs(["depth=2", "window_size=(7, 7)", "attn=softmax", "x=__import__('os')"]) == {
         "depth": 2, "window_size": (7, 7), "attn": "softmax", "x": "__import__('os')"
     }
@@ -163,7 +164,7 @@ def test_train_mode_uses_the_set_criterion_for_detr():
     assert loss(out).ndim == 0 and loss(out) > 0  # a matched set loss over every decoder layer
 
 
-# --- the training-pipeline benchmark (visionzoo.benchmarking_train): command lines and per-iteration times --------
+# --- the training-pipeline benchmark (visionzoo.cli.benchmarking.train): command lines and per-iteration times --------
 def _flags(args: list[str]) -> dict[str, list[str]]:
     """``["--a", "1", "2", "-j", "0", "--b"]`` -> ``{"--a": ["1", "2"], "-j": ["0"], "--b": []}``."""
     out: dict[str, list[str]] = {}
@@ -178,7 +179,7 @@ def _flags(args: list[str]) -> dict[str, list[str]]:
 
 
 def _resolved_recipe(name: str, data: Path, batch_size: int = 8):
-    from visionzoo.benchmarking_train import benchmark_overrides
+    from visionzoo.cli.benchmarking.train import benchmark_overrides
     from visionzoo.engine import load_config, resolve_cls_data
 
     cfg = benchmark_overrides(load_config(REPO / "configs" / "classification" / name), data, batch_size)
@@ -189,7 +190,7 @@ def _resolved_recipe(name: str, data: Path, batch_size: int = 8):
 
 @pytest.fixture(scope="module")
 def texture_folder(tmp_path_factory):
-    from visionzoo.benchmarking_train import prepare_train_split, write_texture_folder
+    from visionzoo.cli.benchmarking.train import prepare_train_split, write_texture_folder
 
     root = tmp_path_factory.mktemp("bench")
     src = write_texture_folder(root / "src", num_classes=3, per_class=2, size=(40, 48))
@@ -199,7 +200,7 @@ def texture_folder(tmp_path_factory):
 
 
 def test_timm_train_args_match_the_deit_recipe(texture_folder):
-    from visionzoo.benchmarking_train import timm_train_args, timm_train_command
+    from visionzoo.cli.benchmarking.train import timm_train_args, timm_train_command
 
     cfg = _resolved_recipe("vit_small_deit_in1k.py", texture_folder)
     args = timm_train_args(cfg, "visionzoo_vit_small_patch16_224", batch_size=8, data_root=texture_folder,
@@ -219,12 +220,12 @@ def test_timm_train_args_match_the_deit_recipe(texture_folder):
     assert {k: f.get(k) for k in expected} == expected
     assert "--clip-grad" not in f and "--model-kwargs" not in f
     cmd = timm_train_command("/x/train.py", args, "vit_small_patch16_224", python="py")
-    assert cmd[:8] == ["py", "-m", "visionzoo.benchmarking_train", "timm", "--script", "/x/train.py", "--register",
+    assert cmd[:8] == ["py", "-m", "visionzoo.cli.benchmarking.train", "timm", "--script", "/x/train.py", "--register",
                        "vit_small_patch16_224"] and cmd[8] == "--" and cmd[9:] == args
 
 
 def test_timm_train_args_follow_each_recipe(texture_folder):
-    from visionzoo.benchmarking_train import timm_train_args
+    from visionzoo.cli.benchmarking.train import timm_train_args
 
     def flags(recipe: str) -> dict[str, list[str]]:
         cfg = _resolved_recipe(recipe, texture_folder)
@@ -243,7 +244,7 @@ def test_timm_launcher_registers_our_model_in_timm():
     import timm
     from timm.models import _registry
 
-    from visionzoo.benchmarking_train import _register_visionzoo_in_timm
+    from visionzoo.cli.benchmarking.train import _register_visionzoo_in_timm
 
     name = _register_visionzoo_in_timm("resnet18_cbam")
     try:
@@ -256,7 +257,7 @@ def test_timm_launcher_registers_our_model_in_timm():
 
 
 def test_parse_timm_log_reads_per_iteration_times():
-    from visionzoo.benchmarking_train import parse_timm_log
+    from visionzoo.cli.benchmarking.train import parse_timm_log
 
     text = "\n".join([
         "Model visionzoo_biformer_tiny created, param count:13150000",
@@ -271,7 +272,7 @@ def test_parse_timm_log_reads_per_iteration_times():
 
 def test_our_pipeline_runner_gives_per_iteration_times(texture_folder, tmp_path):
     """Two iterations of the tiny classification config through build_runner: one time and data time per iteration."""
-    from visionzoo.benchmarking_train import run_ours
+    from visionzoo.cli.benchmarking.train import run_ours
 
     config = REPO / "tests" / "tools" / "configs" / "tiny_cls.py"
     r = run_ours(config, texture_folder, batch_size=2, work_dir=tmp_path / "work")
@@ -295,7 +296,7 @@ for i in range(n):
 
 def test_train_comparison_alternates_sides_and_reports_a_table(texture_folder, tmp_path):
     """The orchestration end to end with a stand-in for timm's train.py (it prints timm's log lines, times nothing)."""
-    from visionzoo.benchmarking_train import format_train_table, run_train_comparison
+    from visionzoo.cli.benchmarking.train import format_train_table, run_train_comparison
 
     script = tmp_path / "train.py"
     script.write_text(_FAKE_TIMM_TRAIN)

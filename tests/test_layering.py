@@ -23,10 +23,11 @@ The layer order, bottom to top (a module may import its own layer and the layers
 5. ``backbones``: one module per family, with its entrypoints, weight tags, converters and tiny config.
 6. ``heads``.
 7. ``models``: assembly (segmenters, detectors) of backbones and heads.
-8. ``export``, ``visualize``, ``benchmarking``: uses of finished models.
+8. ``export``, ``visualize``: uses of finished models.
 9. ``visionzoo`` (the package ``__init__``): the public API.
-10. ``engine`` (the only mmengine user; it may import everything, the public API included) and
-    ``benchmarking_train`` (training benchmarks run through the engine).
+10. ``engine`` (the only mmengine user; it may import everything, the public API included).
+11. ``cli`` (the ``visionzoo`` command, the tools behind ``tools/*.py``, and the benchmarking code: reference
+    builders, timing, tables) and ``__main__`` (``python -m visionzoo``): the top layer, which nothing imports.
 """
 from __future__ import annotations
 
@@ -48,9 +49,10 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("backbones",),
     ("heads",),
     ("models",),
-    ("export", "visualize", "benchmarking"),
+    ("export", "visualize"),
     ("",),  # the root package visionzoo/__init__.py
-    ("engine", "benchmarking_train"),
+    ("engine",),
+    ("cli", "__main__"),
 )
 
 # Known exceptions, each with the reason it still exists; the test fails when one is no longer needed.

@@ -11,7 +11,7 @@ import pytest
 
 from tests.tool_modules import load_tool
 import visionzoo as vz
-from visionzoo.benchmarking import count_gmacs, count_params
+from visionzoo.cli.benchmarking import count_gmacs, count_params
 
 REPO = Path(__file__).resolve().parents[1]
 CARDS = REPO / "model_cards"

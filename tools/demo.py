@@ -23,6 +23,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from visionzoo.cli._errors import run_main
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -87,6 +88,11 @@ def _best_checkpoint(work_dir: Path, metric: str) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The tool; user errors print one ``error:`` line and return 2 (``--debug``: the traceback)."""
+    return run_main(_main, argv)
+
+
+def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("demo", nargs="?", default="brats", choices=sorted(DEMOS), help="which demo (default: brats)")
     parser.add_argument("--work-dir", default=None, help="where data, checkpoints and results go")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from visionzoo.cli._errors import run_main
 
 
 class _Parser(argparse.ArgumentParser):
@@ -49,6 +50,11 @@ def _seed(text: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The tool; user errors print one ``error:`` line and return 2 (``--debug``: the traceback)."""
+    return run_main(_main, argv)
+
+
+def _main(argv: list[str] | None = None) -> int:
     p = _Parser(description=__doc__.splitlines()[0])
     p.add_argument("out", type=_out_folder,
                    help="output folder (created; must not exist unless it is a finished digits folder)")

@@ -8,11 +8,17 @@ import argparse
 import logging
 
 from visionzoo.data import SyntheticBratsConfig, write_synthetic_brats
+from visionzoo.cli._errors import run_main
 
 FORMATS = ("brats2021", "brats2023", "brats2024", "decathlon")
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
+    """The tool; user errors print one ``error:`` line and return 2 (``--debug``: the traceback)."""
+    return run_main(_main, argv, user_errors=(ValueError,))
+
+
+def _main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("out", help="output folder (the data_root to give BratsDataset)")
     p.add_argument("--cases", type=int, default=12, help="number of cases (default 12)")
@@ -38,7 +44,8 @@ def main(argv: list[str] | None = None) -> None:
         args.out, args.cases, args.size, depth=args.depth, seed=args.seed, format=args.format,
         n_folds=args.folds, config=config, overwrite=args.overwrite,
     )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

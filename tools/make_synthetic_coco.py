@@ -10,9 +10,15 @@ from __future__ import annotations
 import argparse
 
 from visionzoo.data import SyntheticShapesConfig, write_synthetic_coco
+from visionzoo.cli._errors import run_main
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The tool; user errors print one ``error:`` line and return 2 (``--debug``: the traceback)."""
+    return run_main(_main, argv, user_errors=(ValueError,))
+
+
+def _main(argv: list[str] | None = None) -> int:
     d = SyntheticShapesConfig()
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("out", help="output folder (the data_root of a COCO dataset config)")

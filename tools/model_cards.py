@@ -19,26 +19,25 @@ import contextlib
 import dataclasses
 import datetime
 import difflib
-import functools
 import json
 import os
 import platform
 import re
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn as nn
 
 import visionzoo as vz
-from visionzoo.benchmarking import count_gmacs, count_params, run_benchmark
+from visionzoo.cli.benchmarking import count_gmacs, count_params, default_input_size, run_benchmark, static_counts
 from visionzoo.registry import get_pretrained_cfg, is_model, model_family, split_model_name_tag
 from visionzoo.weights import WeightEntry
 from visionzoo.constants import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from visionzoo.utils import atomic_write_text
+from visionzoo.cli._errors import run_main
 
 REPO = Path(__file__).resolve().parents[1]
 CARDS_DIR = REPO / "model_cards"
@@ -194,44 +193,7 @@ def card_for_model(name: str, templates_dir: Path = TEMPLATES_DIR) -> Path:
     raise CardError(f"no template covers family {family!r} of {name}; write {_rel(templates_dir / f'{family}.md')}")
 
 
-# --- static counts (params, GMACs) ----------------------------------------------------------------
-@contextlib.contextmanager
-def _parameters_on_meta() -> Iterator[None]:
-    """Register every new parameter on the meta device, so building a model initialises nothing.
-
-    A parameter tied by assigning one CPU tensor to two modules would become two meta tensors (counted twice);
-    no registered model does that today.
-    """
-    original = nn.Module.register_parameter
-
-    def register(self: nn.Module, name: str, param: nn.Parameter | None) -> None:
-        if param is not None and param.device.type != "meta":
-            param = nn.Parameter(param.detach().to("meta"), requires_grad=param.requires_grad)
-        original(self, name, param)
-
-    nn.Module.register_parameter = register
-    try:
-        yield
-    finally:
-        nn.Module.register_parameter = original
-
-
-def default_input_size(name: str) -> tuple[int, ...]:
-    """The model's default ``(C, *spatial)`` input from its pretrained_cfg."""
-    return tuple(get_pretrained_cfg(name).get("input_size") or (3, 224, 224))
-
-
-@functools.lru_cache(maxsize=None)
-def static_counts(name: str) -> tuple[float, float]:
-    """(params in M, GMACs of one forward at the default input size), built and run on the meta device.
-
-    Shapes only: a model costs well under a second, so cards can always show the current code's numbers.
-    """
-    with _parameters_on_meta():
-        model = vz.create_model(name)
-    model = model.to("meta")
-    chans, *spatial = default_input_size(name)
-    return count_params(model), count_gmacs(model, tuple(spatial), chans, device="meta")
+# --- static counts (params, GMACs): visionzoo.cli.benchmarking.static_counts (also behind `visionzoo info`) ---
 
 
 def _static_or_measured(name: str, measured: dict | None) -> tuple[float | None, float | None, str | None]:
@@ -306,7 +268,7 @@ def measure_settings(name: str, batch_size: int | None = None,
 def measure_model(name: str, *, batch_size: int | None = None, img_size: tuple[int, ...] | None = None,
                   threads: int | None = None, warmup: int = 1, runs: int = 3,
                   model_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Time fp32 CPU inference of our `name` with `visionzoo.benchmarking` (no reference) and describe how."""
+    """Time fp32 CPU inference of our `name` with `visionzoo.cli.benchmarking` (no reference) and describe how."""
     batch, size = measure_settings(name, batch_size, img_size)
     result = run_benchmark(name, batch_size=batch, img_size=size, threads=threads, warmup=warmup, runs=runs,
                            device="cpu", model_kwargs=dict(model_kwargs or {}), verbose=False)
@@ -767,6 +729,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The tool; user errors print one ``error:`` line and return 2 (``--debug``: the traceback)."""
+    return run_main(_main, argv)
+
+
+def _main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         assign_models(load_templates(args.templates), args.templates)  # template errors first, before measuring

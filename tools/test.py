@@ -1,56 +1,10 @@
 """Evaluate a checkpoint on a config's test split: prints and saves the metrics table (Dice/HD95, COCO AP or top-1/top-5).
 
-    python tools/test.py configs/swin_unetr_brats_synthetic.py work_dirs/demo/latest.pth --save-preds preds/
-
-The table goes to --out (FILE.json and FILE.csv) or WORK_DIR/test_metrics.{json,csv}; classification also writes
-per-class accuracy into the JSON and a confusion-matrix PNG beside it (FILE_confusion.png). ``--save-preds DIR``
-writes one BraTS label NIfTI per case (labels 1/2/4 for 2021, original affine) and a PNG overlay montage;
-``--show-dir DIR`` puts the PNGs there instead (or alone, without NIfTI).
+A thin wrapper over `visionzoo.cli.test` (the same as ``visionzoo test ...``); ``--help`` shows the options.
 """
-from __future__ import annotations
-
-import argparse
 import sys
 
-from mmengine.config import DictAction
-
-from visionzoo.engine import USER_ERRORS, format_metrics_table, load_config, run_test
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("config", help="config file the checkpoint was trained with")
-    p.add_argument("checkpoint", nargs="?", default=None,
-                   help="checkpoint file (e.g. WORK_DIR/latest.pth or best_mean_dice_iter_N.pth); leave it out to "
-                        "evaluate weights named in the config (model.name=<model>.<tag> +model.pretrained=True)")
-    p.add_argument("--work-dir", help="where logs go (default: work_dirs/<config name>)")
-    p.add_argument("--out", help="metrics table file (.json; a .csv is written beside it)")
-    p.add_argument("--save-preds", metavar="DIR", help="write per-case NIfTI label maps (and PNG overlays) here")
-    p.add_argument("--show-dir", metavar="DIR", help="write per-case PNG overlay montages here")
-    p.add_argument("--cfg-options", nargs="+", action=DictAction, default={}, metavar="KEY=VALUE",
-                   help="override config keys, e.g. data_root=/data/brats segmenter.inference.overlap=0.6")
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        cfg = load_config(args.config, args.cfg_options)
-        result = run_test(cfg, args.checkpoint, work_dir=args.work_dir, out=args.out, save_preds=args.save_preds,
-                          show_dir=args.show_dir)
-    except USER_ERRORS as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(format_metrics_table(result.metrics))
-    print("metrics table: " + ", ".join(str(f) for f in result.table_files))
-    if result.nifti_dir:
-        print(f"NIfTI label maps (one per case, original affine): {result.nifti_dir}")
-    if result.confusion_png:
-        print(f"confusion matrix: {result.confusion_png}")
-    if result.png_dir:
-        print(f"PNG overlays (BraTS: FLAIR with WT/TC/ET contours; detection: boxes, labels, scores): {result.png_dir}")
-    return 0
-
+from visionzoo.cli.test import main
 
 if __name__ == "__main__":
     sys.exit(main())

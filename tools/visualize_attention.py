@@ -18,6 +18,7 @@ import cv2
 
 import visionzoo as vz
 from visionzoo.visualize import attention_maps, attention_rollout, detr_cross_attention, overlay_maps, preprocess_image
+from visionzoo.cli._errors import run_main
 
 
 def _detr_maps(model, x, count: int) -> dict:
@@ -47,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The tool; user errors print one ``error:`` line and return 2 (``--debug``: the traceback)."""
+    return run_main(_main, argv, user_errors=(ValueError,))
+
+
+def _main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     bgr = cv2.imread(str(args.image), cv2.IMREAD_COLOR)
     if bgr is None:

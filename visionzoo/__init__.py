@@ -8,7 +8,6 @@ Public API::
 """
 from . import backbones as _backbones  # noqa: F401  (registers architectures)
 from . import models as _models  # noqa: F401  (registers segmenters)
-from .benchmarking import run_benchmark as benchmark
 from .export import export_onnx
 from .factory import create_model
 from .registry import get_pretrained_cfg, list_models, list_pretrained, register_model
@@ -16,4 +15,4 @@ from .registry import get_pretrained_cfg, list_models, list_pretrained, register
 __version__ = "0.1.0"
 
 
-__all__ = ["benchmark", "create_model", "export_onnx", "get_pretrained_cfg", "list_models", "list_pretrained", "register_model", "__version__"]
+__all__ = ["create_model", "export_onnx", "get_pretrained_cfg", "list_models", "list_pretrained", "register_model", "__version__"]

@@ -5,7 +5,7 @@ import torch
 import torchvision
 
 import visionzoo as vz
-import visionzoo.benchmarking as bm
+import visionzoo.cli.benchmarking as bm
 from visionzoo.layers import CBAM, CONV_ATTENTION_TYPES, SqueezeExcite, TripletAttention
 from visionzoo.weights.converters import convert_state_dict
 

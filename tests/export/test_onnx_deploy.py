@@ -266,6 +266,8 @@ def test_export_tool_records_the_checkpoint_classes_and_the_config_preprocessing
     from visionzoo.engine import load_config
 
     cfg = load_config(TINY_CONFIG)  # the BraTS segmenter: its sliding-window settings and regions
-    seg = tool.deployment_metadata(vz.create_model(**cfg.model), cfg, None, (4, 64, 32, 32))
+    from visionzoo.cli.export import deployment_metadata
+
+    seg = deployment_metadata(vz.create_model(**cfg.model), cfg, None, (4, 64, 32, 32))
     assert seg["class_names"] == ["TC", "WT", "ET"] and seg["output_activation"] == "sigmoid"
     assert seg["roi_size"] == [64, 32, 32] and seg["sw_batch_size"] == 1

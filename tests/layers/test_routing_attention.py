@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 import visionzoo as vz
-from visionzoo.benchmarking import peak_memory_mib
+from visionzoo.cli.benchmarking import peak_memory_mib
 from visionzoo.layers import build_attention
 from visionzoo.layers.attention import BiLevelRoutingAttention, LePESelfAttention
 from visionzoo.layers.attention import routing

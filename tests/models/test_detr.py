@@ -263,7 +263,8 @@ def test_converter_splits_packed_projections_and_own_checkpoints_round_trip(tmp_
 
 
 def test_train_step_benchmark_reports_phases():
-    from visionzoo.heads.detr import SetCriterion, time_train_step
+    from visionzoo.cli.benchmarking.detr import time_train_step
+    from visionzoo.heads.detr import SetCriterion
 
     model = vz.create_model("detr", backbone="resnet18", **TINY)
     criterion = SetCriterion(TINY["num_classes"])

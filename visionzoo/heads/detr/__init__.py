@@ -1,6 +1,5 @@
 """DETR head: post-norm transformer, sine position embedding, box MLP, Hungarian matcher, set criterion, post-processing."""
 from .box_head import MLP
-from .benchmark import random_targets, time_train_step
 from .criterion import DEFAULT_WEIGHT_DICT, SetCriterion
 from .matcher import HungarianMatcher
 from .position import PositionEmbeddingSine
@@ -20,6 +19,4 @@ __all__ = [
     "PostProcess",
     "SetCriterion",
     "postprocess",
-    "random_targets",
-    "time_train_step",
 ]

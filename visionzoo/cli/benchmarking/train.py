@@ -40,14 +40,16 @@ from typing import Any
 
 import numpy as np
 
+from .._configs import configs_root
+
 __all__ = [
     "write_texture_folder", "prepare_train_split", "find_config", "benchmark_overrides", "timm_train_args",
     "timm_train_command", "ours_command", "parse_timm_log", "run_ours", "run_train_comparison",
     "format_train_table", "wait_for_load", "TIMM_MODEL_PREFIX",
 ]
 
-REPO = Path(__file__).resolve().parents[1]
-CONFIGS_DIR = REPO / "configs" / "classification"
+REPO = Path(__file__).resolve().parents[3]  # the folder holding the visionzoo package (a checkout, or site-packages)
+CONFIGS_DIR = configs_root() / "classification"
 TIMM_MODEL_PREFIX = "visionzoo_"
 _MARK = "VZBENCH "  # lines the child processes print for the parent (one JSON object each)
 _IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -266,7 +268,7 @@ def timm_train_args(cfg: Any, model_name: str, *, batch_size: int, data_root: st
 def timm_train_command(script: str | os.PathLike, timm_args: Sequence[str], visionzoo_model: str | None = None,
                        python: str = sys.executable) -> list[str]:
     """The command that runs timm's `script` with `timm_args`, our `visionzoo_model` registered first when given."""
-    cmd = [python, "-m", "visionzoo.benchmarking_train", "timm", "--script", str(script)]
+    cmd = [python, "-m", "visionzoo.cli.benchmarking.train", "timm", "--script", str(script)]
     if visionzoo_model:
         cmd += ["--register", visionzoo_model]
     return [*cmd, "--", *timm_args]
@@ -274,7 +276,7 @@ def timm_train_command(script: str | os.PathLike, timm_args: Sequence[str], visi
 
 def ours_command(config: str | os.PathLike, data_root: str | os.PathLike, batch_size: int, work_dir: str | os.PathLike,
                  model: str | None = None, python: str = sys.executable) -> list[str]:
-    cmd = [python, "-m", "visionzoo.benchmarking_train", "ours", "--config", str(config), "--data", str(data_root),
+    cmd = [python, "-m", "visionzoo.cli.benchmarking.train", "ours", "--config", str(config), "--data", str(data_root),
            "--batch-size", str(batch_size), "--work-dir", str(work_dir)]
     return cmd + (["--model", model] if model else [])
 
@@ -286,7 +288,7 @@ def run_ours(config: str | os.PathLike, data_root: str | os.PathLike, batch_size
     returns per-iteration ``times`` / ``data_times`` (s), the threads, parameter count and training transform."""
     import torch
 
-    from .engine import build_runner, load_config
+    from visionzoo.engine import build_runner, load_config
 
     cfg = benchmark_overrides(load_config(config), data_root, batch_size, model)
     runner = build_runner(cfg, work_dir=str(work_dir))
@@ -341,7 +343,7 @@ def timm_launcher_main(argv: Sequence[str]) -> None:
     import timm.models
     import torch
 
-    p = argparse.ArgumentParser(prog="benchmarking_train timm")
+    p = argparse.ArgumentParser(prog="visionzoo.cli.benchmarking.train timm")
     p.add_argument("--script", required=True)
     p.add_argument("--register", default=None)
     args, rest = p.parse_known_args(argv)
@@ -538,7 +540,7 @@ def run_train_comparison(
             f"{iters} timed iterations of batch {batch_size}")
 
         # the recipe as the runner resolves it (pipeline filled from the model), for timm's flags
-        from .engine import load_config, resolve_cls_data
+        from visionzoo.engine import load_config, resolve_cls_data
 
         cfg = benchmark_overrides(load_config(config), split_root, batch_size, model)
         cfg.work_dir = str(tmp / "resolve")
@@ -692,7 +694,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
         timm_launcher_main(argv[1:])
         return 0
     if argv[:1] == ["ours"]:
-        p = argparse.ArgumentParser(prog="benchmarking_train ours")
+        p = argparse.ArgumentParser(prog="visionzoo.cli.benchmarking.train ours")
         p.add_argument("--config", required=True)
         p.add_argument("--data", required=True)
         p.add_argument("--batch-size", type=int, required=True)
@@ -703,7 +705,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
         result = run_ours(a.config, a.data, a.batch_size, a.work_dir, a.model)
         Path(a.out).write_text(json.dumps(result))
         return 0
-    print("usage: python -m visionzoo.benchmarking_train {ours|timm} ...", file=sys.stderr)
+    print("usage: python -m visionzoo.cli.benchmarking.train {ours|timm} ...", file=sys.stderr)
     return 2
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from .criterion import SetCriterion
+from visionzoo.heads.detr import SetCriterion
 
 __all__ = ["random_targets", "time_train_step"]
 

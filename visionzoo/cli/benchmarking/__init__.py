@@ -7,6 +7,8 @@ Nothing here asserts on timings; the numbers are reported, not judged.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import statistics
@@ -22,9 +24,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from .layers import explicit_attention, to_ntuple
-from .factory import create_model
-from .registry import get_pretrained_cfg
+from visionzoo import create_model, get_pretrained_cfg
+from visionzoo.layers import explicit_attention, to_ntuple
 
 __all__ = [
     "REFERENCES",
@@ -32,6 +33,9 @@ __all__ = [
     "build_timm_reference",
     "count_params",
     "count_gmacs",
+    "static_counts",
+    "parameters_on_meta",
+    "default_input_size",
     "peak_memory_mib",
     "FLOP_FORMULAS",
     "run_benchmark",
@@ -164,6 +168,47 @@ def count_gmacs(model: nn.Module, img_size: tuple[int, int], in_chans: int = 3, 
 
 
 # --- timed steps --------------------------------------------------------------------------------
+# --- static counts (params, GMACs without running the model on data) -----------------------------
+@contextlib.contextmanager
+def parameters_on_meta() -> Iterator[None]:
+    """Register every new parameter on the meta device, so building a model initialises nothing.
+
+    A parameter tied by assigning one CPU tensor to two modules would become two meta tensors (counted twice);
+    no registered model does that today.
+    """
+    original = nn.Module.register_parameter
+
+    def register(self: nn.Module, name: str, param: nn.Parameter | None) -> None:
+        if param is not None and param.device.type != "meta":
+            param = nn.Parameter(param.detach().to("meta"), requires_grad=param.requires_grad)
+        original(self, name, param)
+
+    nn.Module.register_parameter = register
+    try:
+        yield
+    finally:
+        nn.Module.register_parameter = original
+
+
+def default_input_size(name: str) -> tuple[int, ...]:
+    """The model's default ``(C, *spatial)`` input from its pretrained_cfg."""
+    return tuple(get_pretrained_cfg(name).get("input_size") or (3, 224, 224))
+
+
+@functools.lru_cache(maxsize=None)
+def static_counts(name: str) -> tuple[float, float]:
+    """(params in M, GMACs of one forward at the default input size), built and run on the meta device.
+
+    Shapes only: a model costs well under a second, so cards and ``visionzoo info`` always show the current code's
+    numbers.
+    """
+    with parameters_on_meta():
+        model = create_model(name)
+    model = model.to("meta")
+    chans, *spatial = default_input_size(name)
+    return count_params(model), count_gmacs(model, tuple(spatial), chans, device="meta")
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -218,8 +263,9 @@ def _train_step(model: nn.Module, params: list[nn.Parameter], x: torch.Tensor) -
 def _random_target_loss(out: Any) -> Callable[[Any], torch.Tensor]:
     """A training loss for `out`'s kind of output, against fixed random targets."""
     if isinstance(out, dict) and "pred_logits" in out:
-        from .heads.detr import SetCriterion
-        from .heads.detr.benchmark import random_targets
+        from visionzoo.heads.detr import SetCriterion
+
+        from .detr import random_targets
 
         num_classes = out["pred_logits"].shape[-1] - 1
         criterion = SetCriterion(num_classes, aux_loss="aux_outputs" in out)
