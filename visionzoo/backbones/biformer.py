@@ -26,14 +26,14 @@ from typing import Any
 import torch
 import torch.nn as nn
 from torch import Tensor
-from torch.utils.checkpoint import checkpoint
 
 from ..layers import TransformerBlock, build_attention, check_image_input, stage_attention_configs, trunc_normal_
 from ..layers.attention import AttentionContext, block_attention_configs
 from ..registry import image_classifier_cfg, register_model, register_weights
 from ..weights import WeightEntry
 from ..weights.converters import StateDict, register_converter, register_detector
-from .features import FeatureInfo, feature_take_indices
+from .base import GradCheckpointing, TimmBackbone
+from .features import FeatureInfo
 
 __all__ = ["BiFormer", "BiFormerBlock", "BiFormerStage"]
 
@@ -55,17 +55,12 @@ class BiFormerBlock(TransformerBlock):
         return super().forward(x, shape)
 
 
-class BiFormerStage(nn.ModuleList):
+class BiFormerStage(GradCheckpointing, nn.ModuleList):
     """The blocks of one stage (a ModuleList, so names are the official ``stages.{i}.{j}``)."""
-
-    grad_checkpointing = False
 
     def forward(self, x: Tensor, shape: Sequence[int]) -> Tensor:
         for block in self:
-            if self.grad_checkpointing and self.training and not torch.jit.is_scripting():
-                x = checkpoint(block, x, shape, use_reentrant=False)
-            else:
-                x = block(x, shape)
+            x = self.checkpointed(block, x, shape)
         return x
 
 
@@ -83,8 +78,11 @@ def _downsample(in_chs: int, out_chs: int, stem: bool) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(in_chs, out_chs, 3, stride=2, padding=1), nn.BatchNorm2d(out_chs))
 
 
-class BiFormer(nn.Module):
+class BiFormer(TimmBackbone):
     """BiFormer with timm's model interface: forward_features -> normalised NCHW map, forward_head -> logits."""
+
+    stage_siblings = ("downsample_layers",)
+    pool_types = _POOL_TYPES
 
     def __init__(
         self,
@@ -124,8 +122,7 @@ class BiFormer(nn.Module):
             img_size: the training resolution: the reference grid of mixers with position tables; any input size runs.
         """
         super().__init__()
-        if global_pool not in _POOL_TYPES:
-            raise ValueError(f"global_pool must be one of {_POOL_TYPES}, got {global_pool!r}")
+        self._check_pool(global_pool)
         num_stages = len(depths)
         if not len(embed_dims) == len(topks) == num_stages:
             raise ValueError(
@@ -193,11 +190,6 @@ class BiFormer(nn.Module):
 
     # --- timm model interface -------------------------------------------------------------------
     @torch.jit.ignore
-    def no_weight_decay(self) -> set[str]:
-        """No parameter is exempt by name (timm's optimizer factory already exempts 1-D norms and biases)."""
-        return set()
-
-    @torch.jit.ignore
     def group_matcher(self, coarse: bool = False) -> dict[str, Any]:
         return dict(
             stem=r"^downsample_layers\.0",
@@ -205,26 +197,12 @@ class BiFormer(nn.Module):
                 (r"^downsample_layers\.(\d+)", (0,)), (r"^stages\.(\d+)\.(\d+)", None), (r"^norm", (99999,))],
         )
 
-    @torch.jit.ignore
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        for stage in self.stages:
-            stage.grad_checkpointing = enable
-
-    @torch.jit.ignore
-    def get_classifier(self) -> nn.Module:
-        return self.head
-
-    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
-        """Replace the classifier with a fresh one for `num_classes` (0 removes it)."""
-        if global_pool is not None:
-            if global_pool not in _POOL_TYPES:
-                raise ValueError(f"global_pool must be one of {_POOL_TYPES}, got {global_pool!r}")
-            self.global_pool = global_pool
-        self.num_classes = num_classes
-        device = self.downsample_layers[0][0].weight.device
-        self.head = nn.Linear(self.num_features, num_classes, device=device) if num_classes > 0 else nn.Identity()
-
     # --- forward ------------------------------------------------------------------------------
+    def _stem(self, x: Tensor) -> Tensor:
+        """The input, checked (the stem conv is stage 0's downsampling layer)."""
+        check_image_input(x, self.in_chans)
+        return x
+
     def _run_stage(self, i: int, x: Tensor) -> Tensor:
         """Downsample then the blocks of stage `i`: NCHW in, NCHW (channels-last memory) out."""
         x = self.downsample_layers[i](x)
@@ -232,66 +210,9 @@ class BiFormer(nn.Module):
         tokens = self.stages[i](x.permute(0, 2, 3, 1).reshape(b, h * w, c), (h, w))
         return tokens.view(b, h, w, c).permute(0, 3, 1, 2)
 
-    def forward_features(self, x: Tensor) -> Tensor:
-        """Last-stage feature map after the BatchNorm, (B, num_features, H/32, W/32)."""
-        check_image_input(x, self.in_chans)
-        for i in range(len(self.stages)):
-            x = self._run_stage(i, x)
-        return self.norm(x)
-
-    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
-        if self.global_pool == "avg":
-            x = x.mean(dim=(2, 3))
-        x = self.head_drop(x)
-        return x if pre_logits else self.head(x)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.forward_head(self.forward_features(x))
-
-    def forward_intermediates(
-        self,
-        x: Tensor,
-        indices: int | Sequence[int] | None = None,
-        norm: bool = False,
-        stop_early: bool = False,
-        output_fmt: str = "NCHW",
-        intermediates_only: bool = False,
-    ) -> list[Tensor] | tuple[Tensor, list[Tensor]]:
-        """Stage outputs at `indices` (last n if int, all if None): the NCHW pyramid at strides 4, 8, 16, 32.
-
-        `norm` applies the final BatchNorm to the last stage's map when it is taken.
-        """
-        if output_fmt != "NCHW":
-            raise ValueError(f"output_fmt must be 'NCHW', got {output_fmt!r}")
-        check_image_input(x, self.in_chans)
-        take, max_index = feature_take_indices(len(self.stages), indices)
-        last = len(self.stages) - 1
-        num_run = max_index + 1 if stop_early or intermediates_only else len(self.stages)
-        intermediates = []
-        for i in range(num_run):
-            x = self._run_stage(i, x)
-            if i in take:
-                y = self.norm(x) if norm and i == last else x
-                intermediates.append(y.contiguous())
-        if intermediates_only:
-            return intermediates
-        return (self.norm(x) if num_run - 1 == last else x), intermediates
-
-    def prune_intermediate_layers(
-        self, indices: int | Sequence[int] = 1, prune_norm: bool = False, prune_head: bool = True
-    ) -> list[int]:
-        """Drop the stages (and norm/head) that the given intermediates do not need."""
-        take, max_index = feature_take_indices(len(self.stages), indices)
-        prune_end = max_index < len(self.stages) - 1
-        self.stages = self.stages[: max_index + 1]
-        self.downsample_layers = self.downsample_layers[: max_index + 1]
-        if prune_norm or prune_end:
-            self.norm = nn.Identity()
-        if prune_end:
-            self.num_features = self.head_hidden_size = self.feature_info[max_index]["num_chs"]
-        if prune_head or prune_end:
-            self.reset_classifier(0, "")
-        return take
+    def _stage_to_nchw(self, state: Tensor, i: int) -> Tensor:
+        """The stage's map, contiguous (its memory is channels-last)."""
+        return state.contiguous()
 
 
 _BIFORMER_CFG = image_classifier_cfg(

@@ -47,7 +47,6 @@ from typing import Any, Callable
 import torch
 import torch.nn as nn
 from torch import Tensor
-from torch.utils.checkpoint import checkpoint
 
 from ..layers import (
     PatchEmbed,
@@ -66,7 +65,8 @@ from ..layers.attention.registry import AttnCfg
 from ..registry import image_classifier_cfg, register_model, register_weights
 from ..weights import WeightEntry, timm_hub_entry
 from ..weights.converters import StateDict, register_converter, register_detector
-from .features import FeatureInfo, feature_take_indices
+from .base import GradCheckpointing, TimmBackbone
+from .features import FeatureInfo
 
 __all__ = [
     "PyramidVisionTransformer",
@@ -175,7 +175,7 @@ class PvtV2Block(TransformerBlock):
         return x + self.drop_path2(self.ls2(self.mlp(self.norm2(x), shape)))
 
 
-class PvtStage(nn.Module):
+class PvtStage(GradCheckpointing, nn.Module):
     """One pyramid stage on tokens: [downsampling patch embed] -> [class token] -> [absolute position embedding]
     -> blocks, with an optional PEG after the first -> [norm].
 
@@ -194,7 +194,6 @@ class PvtStage(nn.Module):
         norm: nn.Module | None = None,
     ) -> None:
         super().__init__()
-        self.grad_checkpointing = False
         self.num_prefix_tokens = num_prefix_tokens
         self.downsample = downsample
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim)) if num_prefix_tokens else None
@@ -221,10 +220,7 @@ class PvtStage(nn.Module):
 
     def _blocks(self, x: Tensor, grid: Grid) -> Tensor:
         for i, block in enumerate(self.blocks):
-            if self.grad_checkpointing and self.training and not torch.jit.is_scripting():
-                x = checkpoint(block, x, grid, use_reentrant=False)
-            else:
-                x = block(x, grid)
+            x = self.checkpointed(block, x, grid)
             if i == 0 and self.peg is not None:
                 x = self.peg(x, grid)
         return x
@@ -238,8 +234,8 @@ def stage_drop_path_rates(drop_path_rate: float, depths: Sequence[int]) -> list[
     return [rates[s:s + d] for s, d in zip(starts, depths)]
 
 
-class PyramidBackbone(nn.Module):
-    """timm model interface shared by the PVT family and Twins: a stem `patch_embed`, `stages`, final `norm`, head."""
+class PyramidBackbone(TimmBackbone):
+    """The PVT family and Twins: a stem `patch_embed`, `stages` on (tokens, grid), final `norm`, linear head."""
 
     output_fmt = "NLC"  # what forward_features returns: tokens (B, [prefix +] N, C), or NCHW maps
     patch_embed: nn.Module
@@ -247,11 +243,11 @@ class PyramidBackbone(nn.Module):
     norm: nn.Module
 
     def _init_head(self, num_classes: int, global_pool: str, drop_rate: float, pools: tuple[str, ...]) -> None:
-        if global_pool not in pools:
-            raise ValueError(f"global_pool must be one of {pools}, got {global_pool!r}")
+        """The pool (one of `pools`, the variant's), head dropout and linear classifier."""
+        self.pool_types = pools
+        self._check_pool(global_pool)
         self.num_classes = num_classes
         self.global_pool = global_pool
-        self._pools = pools
         self.head_drop = nn.Dropout(drop_rate)
         self.head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
 
@@ -291,43 +287,31 @@ class PyramidBackbone(nn.Module):
             ],
         )
 
-    @torch.jit.ignore
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        for stage in self.stages:
-            stage.grad_checkpointing = enable
-
-    @torch.jit.ignore
-    def get_classifier(self) -> nn.Module:
-        return self.head
-
-    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
-        """Replace the classifier with a fresh one for `num_classes` (0 removes it)."""
-        if global_pool is not None:
-            if global_pool not in self._pools:
-                raise ValueError(f"global_pool must be one of {self._pools}, got {global_pool!r}")
-            self.global_pool = global_pool
-        self.num_classes = num_classes
-        device = next(self.parameters()).device
-        self.head = nn.Linear(self.num_features, num_classes, device=device) if num_classes > 0 else nn.Identity()
-
     # --- forward ------------------------------------------------------------------------------
-    def _to_nchw(self, x: Tensor, grid: Grid, num_prefix_tokens: int) -> Tensor:
-        x = x[:, num_prefix_tokens:] if num_prefix_tokens else x
-        return x.transpose(1, 2).reshape(x.shape[0], -1, *grid)
+    def _stem(self, x: Tensor) -> tuple[Tensor, Grid]:
+        """Patch tokens (B, H * W, C) and their grid."""
+        return self.patch_embed(x)
 
-    def _format(self, x: Tensor, grid: Grid) -> Tensor:
-        if self.output_fmt == "NCHW":
-            return self._to_nchw(x, grid, self.stages[-1].num_prefix_tokens).contiguous()
-        return x
+    def _run_stage(self, i: int, state: tuple[Tensor, Grid]) -> tuple[Tensor, Grid]:
+        """Stage `i` on (tokens, grid); its blocks checkpoint themselves."""
+        return self.stages[i](*state)
 
-    def forward_features(self, x: Tensor) -> Tensor:
-        """Last-stage features after the final norm: tokens (B, [1 +] H * W, C), or (B, C, H, W) for PVTv2."""
-        x, grid = self.patch_embed(x)
-        for stage in self.stages:
-            x, grid = stage(x, grid)
-        return self._format(self.norm(x), grid)
+    def _apply_norm(self, state: tuple[Tensor, Grid]) -> tuple[Tensor, Grid]:
+        """The final norm on the tokens."""
+        return self.norm(state[0]), state[1]
+
+    def _stage_to_nchw(self, state: tuple[Tensor, Grid], i: int) -> Tensor:
+        """Stage `i`'s tokens without its prefix (class token) as a contiguous (B, C, H, W) map."""
+        x, grid = state
+        x = x[:, self.stages[i].num_prefix_tokens:]
+        return x.transpose(1, 2).reshape(x.shape[0], -1, *grid).contiguous()
+
+    def _features_out(self, state: tuple[Tensor, Grid], i: int) -> Tensor:
+        """Tokens (B, [1 +] H * W, C), or the NCHW map where `output_fmt` is "NCHW" (PVTv2)."""
+        return self._stage_to_nchw(state, i) if self.output_fmt == "NCHW" else state[0]
 
     def pool(self, x: Tensor) -> Tensor:
+        """Mean of an NCHW map or of the grid tokens ("avg"), the class token ("token"), or nothing ("")."""
         if not self.global_pool:
             return x
         if self.output_fmt == "NCHW":
@@ -335,60 +319,6 @@ class PyramidBackbone(nn.Module):
         if self.global_pool == "token":
             return x[:, 0]
         return x[:, self.stages[-1].num_prefix_tokens:].mean(dim=1)
-
-    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
-        x = self.head_drop(self.pool(x))
-        return x if pre_logits else self.head(x)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.forward_head(self.forward_features(x))
-
-    def forward_intermediates(
-        self,
-        x: Tensor,
-        indices: int | Sequence[int] | None = None,
-        norm: bool = False,
-        stop_early: bool = False,
-        output_fmt: str = "NCHW",
-        intermediates_only: bool = False,
-    ) -> list[Tensor] | tuple[Tensor, list[Tensor]]:
-        """Stage outputs at `indices` (last n if int, all if None) as NCHW maps (class token dropped), the pyramid.
-
-        `norm` applies the final norm to the last stage's map (stage norms, PVTv2's, are always applied).
-        """
-        if output_fmt != "NCHW":
-            raise ValueError(f"output_fmt must be 'NCHW', got {output_fmt!r}")
-        take, max_index = feature_take_indices(len(self.stages), indices)
-        last = len(self.stages) - 1
-        stages = self.stages[: max_index + 1] if stop_early else self.stages
-        x, grid = self.patch_embed(x)
-        intermediates = []
-        i = 0
-        for i, stage in enumerate(stages):
-            x, grid = stage(x, grid)
-            if i in take:
-                y = self.norm(x) if norm and i == last else x
-                intermediates.append(self._to_nchw(y, grid, stage.num_prefix_tokens).contiguous())
-        if intermediates_only:
-            return intermediates
-        if i == last:
-            x = self.norm(x)
-        return self._format(x, grid), intermediates
-
-    def prune_intermediate_layers(
-        self, indices: int | Sequence[int] = 1, prune_norm: bool = False, prune_head: bool = True
-    ) -> list[int]:
-        """Drop the stages (and final norm/head) that the given intermediates do not need."""
-        take, max_index = feature_take_indices(len(self.stages), indices)
-        prune_end = max_index < len(self.stages) - 1
-        self.stages = self.stages[: max_index + 1]
-        if prune_norm or prune_end:
-            self.norm = nn.Identity()
-        if prune_end:
-            self.num_features = self.head_hidden_size = self.feature_info[max_index]["num_chs"]
-        if prune_head or prune_end:
-            self.reset_classifier(0, "")
-        return take
 
 
 def per_stage_values(value: Any, n: int, name: str) -> tuple:

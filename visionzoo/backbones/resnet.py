@@ -17,14 +17,14 @@ from typing import Any
 import torch
 import torch.nn as nn
 from torch import Tensor
-from torch.utils.checkpoint import checkpoint
 
 from ..layers import check_image_input
 from ..layers.conv_attention import CBAM, SqueezeExcite, TripletAttention, build_conv_attention
 from ..registry import image_classifier_cfg, register_model, register_weights
 from ..weights import WeightEntry, timm_hub_entry
 from ..weights.converters import StateDict, register_converter, register_detector
-from .features import FeatureInfo, feature_take_indices
+from .base import CheckpointedSequential, TimmBackbone
+from .features import FeatureInfo
 
 __all__ = ["BasicBlock", "Bottleneck", "ResNet"]
 
@@ -107,8 +107,11 @@ class Bottleneck(nn.Module):
 _BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}
 
 
-class ResNet(nn.Module):
+class ResNet(TimmBackbone):
     """ResNet with timm's model interface: forward_features -> NCHW (B, 512*expansion, H/32, W/32), forward_head -> logits."""
+
+    classifier_attr = "fc"
+    pool_types = _POOL_TYPES
 
     def __init__(
         self,
@@ -135,13 +138,11 @@ class ResNet(nn.Module):
             raise ValueError(f"block must be one of {', '.join(_BLOCKS)}, got {block!r}")
         if len(layers) != 4 or any(n < 1 for n in layers):
             raise ValueError(f"layers must give four positive block counts, got {tuple(layers)}")
-        if global_pool not in _POOL_TYPES:
-            raise ValueError(f"global_pool must be one of {_POOL_TYPES}, got {global_pool!r}")
+        self._check_pool(global_pool)
         self.num_classes = num_classes
         self.in_chans = in_chans
         self.global_pool = global_pool
         self.block_attn = block_attn
-        self.grad_checkpointing = False
 
         self.conv1 = nn.Conv2d(in_chans, 64, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
@@ -158,7 +159,7 @@ class ResNet(nn.Module):
             blocks = [block(inplanes, planes, stride, downsample, attn=block_attn)]
             inplanes = planes * block.expansion
             blocks += [block(inplanes, planes, attn=block_attn) for _ in range(1, depth)]
-            self.add_module(f"layer{i + 1}", nn.Sequential(*blocks))
+            self.add_module(f"layer{i + 1}", CheckpointedSequential(*blocks))
             info.append(dict(num_chs=inplanes, reduction=4 * 2**i, module=f"layer{i + 1}"))
         self.feature_info = FeatureInfo(info)
         self.num_features = self.head_hidden_size = inplanes
@@ -188,99 +189,23 @@ class ResNet(nn.Module):
 
     # --- timm model interface -------------------------------------------------------------------
     @torch.jit.ignore
-    def no_weight_decay(self) -> set[str]:
-        """No parameter is exempt by name (timm's optimizer factory already exempts 1-D norms and biases)."""
-        return set()
-
-    @torch.jit.ignore
     def group_matcher(self, coarse: bool = False) -> dict[str, Any]:
         return dict(stem=r"^(conv1|bn1|maxpool)", blocks=r"^layer(\d+)" if coarse else r"^layer(\d+)\.(\d+)")
 
-    @torch.jit.ignore
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        self.grad_checkpointing = enable
-
-    @torch.jit.ignore
-    def get_classifier(self) -> nn.Module:
-        return self.fc
-
-    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
-        """Replace the classifier with a fresh one for `num_classes` (0 removes it)."""
-        if global_pool is not None:
-            if global_pool not in _POOL_TYPES:
-                raise ValueError(f"global_pool must be one of {_POOL_TYPES}, got {global_pool!r}")
-            self.global_pool = global_pool
-        self.num_classes = num_classes
-        device = self.conv1.weight.device
-        self.fc = nn.Linear(self.num_features, num_classes, device=device) if num_classes > 0 else nn.Identity()
+    def _truncate(self, num_stages: int) -> None:
+        """Replace the stages after the first `num_stages` by identities (timm's ResNet does the same)."""
+        for i in range(num_stages, len(self.stages)):
+            setattr(self, f"layer{i + 1}", nn.Identity())
 
     # --- forward ------------------------------------------------------------------------------
     def _stem(self, x: Tensor) -> Tensor:
+        """conv 7x7/2, BN, ReLU, max-pool/2: (B, 64, H/4, W/4)."""
         check_image_input(x, self.in_chans)
         return self.maxpool(self.relu(self.bn1(self.conv1(x))))
 
-    def _run_stage(self, stage: nn.Module, x: Tensor) -> Tensor:
-        if self.grad_checkpointing and self.training and not torch.jit.is_scripting():
-            for block in stage:
-                x = checkpoint(block, x, use_reentrant=False)
-            return x
-        return stage(x)
-
-    def forward_features(self, x: Tensor) -> Tensor:
-        """Last-stage feature map (B, num_features, H/32, W/32)."""
-        x = self._stem(x)
-        for stage in self.stages:
-            x = self._run_stage(stage, x)
-        return x
-
-    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
-        if self.global_pool == "avg":
-            x = x.mean(dim=(2, 3))
-        elif self.global_pool == "max":
-            x = x.amax(dim=(2, 3))
-        x = self.head_drop(x)
-        return x if pre_logits else self.fc(x)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.forward_head(self.forward_features(x))
-
-    def forward_intermediates(
-        self,
-        x: Tensor,
-        indices: int | Sequence[int] | None = None,
-        norm: bool = False,
-        stop_early: bool = False,
-        output_fmt: str = "NCHW",
-        intermediates_only: bool = False,
-    ) -> list[Tensor] | tuple[Tensor, list[Tensor]]:
-        """Stage outputs at `indices` (last n if int, all if None): the NCHW pyramid at strides 4, 8, 16, 32.
-
-        `norm` is accepted for timm compatibility; a ResNet has no final norm, so it changes nothing.
-        """
-        if output_fmt != "NCHW":
-            raise ValueError(f"output_fmt must be 'NCHW', got {output_fmt!r}")
-        take, max_index = feature_take_indices(len(self.stages), indices)
-        stages = self.stages[: max_index + 1] if stop_early or intermediates_only else self.stages
-        x = self._stem(x)
-        intermediates = []
-        for i, stage in enumerate(stages):
-            x = self._run_stage(stage, x)
-            if i in take:
-                intermediates.append(x)
-        if intermediates_only:
-            return intermediates
-        return x, intermediates
-
-    def prune_intermediate_layers(
-        self, indices: int | Sequence[int] = 1, prune_norm: bool = False, prune_head: bool = True
-    ) -> list[int]:
-        """Replace the stages after the last requested one (and the head) by identities."""
-        take, max_index = feature_take_indices(len(self.stages), indices)
-        for i in range(max_index + 1, len(self.stages)):
-            setattr(self, f"layer{i + 1}", nn.Identity())
-        if prune_head:
-            self.reset_classifier(0, "")
-        return take
+    def _apply_norm(self, state: Tensor) -> Tensor:
+        """No final norm in a ResNet: `norm=True` changes nothing."""
+        return state
 
 
 _RESNET_CFG = image_classifier_cfg(

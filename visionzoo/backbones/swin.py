@@ -22,7 +22,6 @@ import torch
 import torch.nn as nn
 from timm.layers import ClassifierHead, resize_rel_pos_bias_table
 from torch import Tensor
-from torch.utils.checkpoint import checkpoint
 
 from ..layers import (
     PatchEmbed,
@@ -38,7 +37,8 @@ from ..layers.attention import AttentionContext, block_attention_configs
 from ..registry import image_classifier_cfg, register_model, register_weights
 from ..weights import timm_hub_entry
 from ..weights.converters import StateDict, register_converter, register_detector
-from .features import FeatureInfo, feature_take_indices
+from .base import GradCheckpointing, TimmBackbone
+from .features import FeatureInfo
 
 __all__ = ["SwinTransformer", "SwinStage", "PatchMerging"]
 
@@ -76,7 +76,7 @@ class PatchMerging(nn.Module):
         return self.reduction(self.norm(torch.cat(parts, dim=-1)))
 
 
-class SwinStage(nn.Module):
+class SwinStage(GradCheckpointing, nn.Module):
     """Optional patch merging followed by `depth` blocks alternating W-MSA and SW-MSA; channels-last in and out."""
 
     def __init__(
@@ -109,7 +109,6 @@ class SwinStage(nn.Module):
         super().__init__()
         window = (window_size,) * spatial_dims if isinstance(window_size, int) else tuple(window_size)
         shift = tuple(w // 2 for w in window)
-        self.grad_checkpointing = False
         if downsample:
             self.downsample = PatchMerging(dim, out_dim, norm_layer, order=merge_order)
         else:
@@ -143,15 +142,15 @@ class SwinStage(nn.Module):
 
     def _blocks(self, x: Tensor, grid: tuple[int, ...]) -> Tensor:
         for block in self.blocks:
-            if self.grad_checkpointing and self.training and not torch.jit.is_scripting():
-                x = checkpoint(block, x, grid, use_reentrant=False)
-            else:
-                x = block(x, grid)
+            x = self.checkpointed(block, x, grid)
         return x
 
 
-class SwinTransformer(nn.Module):
+class SwinTransformer(TimmBackbone):
     """Swin Transformer with timm's model interface: forward_features -> (B, H, W, C), forward_head -> logits."""
+
+    stages_attr = "layers"
+    classifier_attr = "head.fc"
 
     def __init__(
         self,
@@ -250,82 +249,26 @@ class SwinTransformer(nn.Module):
             else [(r"^layers\.(\d+).downsample", (0,)), (r"^layers\.(\d+)\.\w+\.(\d+)", None), (r"^norm", (99999,))],
         )
 
-    @torch.jit.ignore
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        for stage in self.layers:
-            stage.grad_checkpointing = enable
+    def _check_pool(self, global_pool: str) -> None:
+        """Nothing here: timm's `ClassifierHead` validates the pool type when it is reset."""
 
-    @torch.jit.ignore
-    def get_classifier(self) -> nn.Module:
-        return self.head.fc
-
-    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
-        """Replace the classifier with a fresh one for `num_classes` (0 removes it)."""
-        self.num_classes = num_classes
-        self.head.reset(num_classes, pool_type=global_pool)
-        if global_pool is not None:
-            self.global_pool = global_pool
-        self.head.to(self.norm.weight.device)
+    def _reset_head(self, num_classes: int, global_pool: str | None) -> None:
+        """Reset the `ClassifierHead` (its pool too), sized for `num_features`, on the model's device."""
+        self.head.reset(num_classes, pool_type=global_pool, in_features=self.num_features, device=next(self.parameters()).device)
 
     # --- forward ------------------------------------------------------------------------------
-    def _embed(self, x: Tensor) -> Tensor:
+    def _stem(self, x: Tensor) -> Tensor:
+        """Patch embedding as a channels-last grid (B, H, W, C)."""
         tokens, grid = self.patch_embed(x)
         return tokens.view(tokens.shape[0], *grid, -1)
 
-    def forward_features(self, x: Tensor) -> Tensor:
-        """Normalised last-stage features, channels-last (B, H, W, C)."""
-        return self.norm(self.layers(self._embed(x)))
+    def _stage_to_nchw(self, state: Tensor, i: int) -> Tensor:
+        """(B, H, W, C) -> contiguous (B, C, H, W)."""
+        return state.permute(0, 3, 1, 2).contiguous()
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        """timm's `ClassifierHead` (pool, dropout, fc) on the channels-last map."""
         return self.head(x, pre_logits=True) if pre_logits else self.head(x)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.forward_head(self.forward_features(x))
-
-    def forward_intermediates(
-        self,
-        x: Tensor,
-        indices: int | Sequence[int] | None = None,
-        norm: bool = False,
-        stop_early: bool = False,
-        output_fmt: str = "NCHW",
-        intermediates_only: bool = False,
-    ) -> list[Tensor] | tuple[Tensor, list[Tensor]]:
-        """Stage outputs at `indices` (last n if int, all if None) as NCHW maps, the feature pyramid."""
-        if output_fmt != "NCHW":
-            raise ValueError(f"output_fmt must be 'NCHW', got {output_fmt!r}")
-        take, max_index = feature_take_indices(len(self.layers), indices)
-        x = self._embed(x)
-        stages = self.layers[: max_index + 1] if stop_early else self.layers
-        last = len(self.layers) - 1
-        intermediates = []
-        i = 0
-        for i, stage in enumerate(stages):
-            x = stage(x)
-            if i in take:
-                y = self.norm(x) if norm and i == last else x
-                intermediates.append(y.permute(0, 3, 1, 2).contiguous())
-        if intermediates_only:
-            return intermediates
-        if i == last:
-            x = self.norm(x)
-        return x, intermediates
-
-    def prune_intermediate_layers(
-        self, indices: int | Sequence[int] = 1, prune_norm: bool = False, prune_head: bool = True
-    ) -> list[int]:
-        """Drop the stages (and norm/head) that the given intermediates do not need."""
-        take, max_index = feature_take_indices(len(self.layers), indices)
-        prune_end = max_index < len(self.layers) - 1
-        self.layers = self.layers[: max_index + 1]
-        if prune_norm or prune_end:
-            self.norm = nn.Identity()
-        if prune_end:
-            self.num_features = self.head_hidden_size = self.feature_info[max_index]["num_chs"]
-        if prune_head or prune_end:
-            self.head = ClassifierHead(self.num_features, 0, pool_type="", input_fmt="NHWC")
-            self.num_classes = 0
-        return take
 
 
 def _stage_windows(window_size: Any, num_stages: int) -> list[int | tuple[int, ...]]:

@@ -16,7 +16,6 @@ from typing import Any, Callable
 import torch
 import torch.nn as nn
 from torch import Tensor
-from torch.utils.checkpoint import checkpoint
 
 from ..constants import IMAGENET_INCEPTION_MEAN, IMAGENET_INCEPTION_STD
 from ..layers import PatchEmbed, TransformerBlock, build_attention, resample_abs_pos_embed, to_ntuple, trunc_normal_
@@ -24,7 +23,8 @@ from ..layers.attention import AttentionContext, block_attention_configs
 from ..registry import image_classifier_cfg, register_model, register_weights
 from ..weights import timm_hub_entry
 from ..weights.converters import StateDict, register_converter, register_detector
-from .features import FeatureInfo, feature_take_indices
+from .base import TimmBackbone
+from .features import FeatureInfo
 
 __all__ = ["VisionTransformer"]
 
@@ -32,8 +32,12 @@ _logger = logging.getLogger(__name__)
 _POOL_TYPES = ("", "token", "avg", "max")
 
 
-class VisionTransformer(nn.Module):
+class VisionTransformer(TimmBackbone):
     """ViT with timm's model interface: forward_features -> (B, N, C) tokens, forward_head -> logits."""
+
+    stages_attr = "blocks"
+    pool_types = _POOL_TYPES
+    isotropic = True
 
     def __init__(
         self,
@@ -84,7 +88,6 @@ class VisionTransformer(nn.Module):
         self.num_features = self.head_hidden_size = self.embed_dim = embed_dim
         self.num_prefix_tokens = 1 if class_token else 0
         self.has_class_token = class_token
-        self.grad_checkpointing = False
 
         self.spatial_dims = spatial_dims
         self.patch_embed = PatchEmbed(patch_size, in_chans, embed_dim, spatial_dims=spatial_dims)
@@ -149,45 +152,51 @@ class VisionTransformer(nn.Module):
     def group_matcher(self, coarse: bool = False) -> dict[str, Any]:
         return dict(stem=r"^cls_token|pos_embed|patch_embed", blocks=[(r"^blocks\.(\d+)", None), (r"^norm", (99999,))])
 
-    @torch.jit.ignore
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        self.grad_checkpointing = enable
+    def _check_pool(self, global_pool: str) -> None:
+        """Class-token pooling needs a class token."""
+        if global_pool not in _POOL_TYPES or (global_pool == "token" and not self.has_class_token):
+            raise ValueError(f"unsupported global_pool {global_pool!r} for this model")
 
-    @torch.jit.ignore
-    def get_classifier(self) -> nn.Module:
-        return self.head
-
-    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
-        """Replace the classifier with a fresh one for `num_classes` (0 removes it)."""
-        if global_pool is not None:
-            if global_pool not in _POOL_TYPES or (global_pool == "token" and not self.has_class_token):
-                raise ValueError(f"unsupported global_pool {global_pool!r} for this model")
-            self.global_pool = global_pool
-        self.num_classes = num_classes
-        device = self.pos_embed.device
-        self.head = nn.Linear(self.embed_dim, num_classes, device=device) if num_classes > 0 else nn.Identity()
+    def _prune_head(self) -> None:
+        """Remove the classifier and its pre-logits norm."""
+        self.fc_norm = nn.Identity()
+        self.reset_classifier(0, "")
 
     # --- forward ------------------------------------------------------------------------------
-    def _embed(self, x: Tensor) -> tuple[Tensor, tuple[int, ...]]:
+    def _stem(self, x: Tensor) -> tuple[Tensor, tuple[int, ...]]:
+        """Patch tokens with the class token and the (resampled) position embedding, and their grid."""
         x, grid = self.patch_embed(x)
         if self.cls_token is not None:
             x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
         pos_embed = resample_abs_pos_embed(self.pos_embed, grid, self.pos_grid, self.num_prefix_tokens)
         return self.pos_drop(x + pos_embed), grid
 
-    def _run_block(self, block: nn.Module, x: Tensor, grid: tuple[int, ...]) -> Tensor:
-        if self.grad_checkpointing and self.training and not torch.jit.is_scripting():
-            return checkpoint(block, x, grid, use_reentrant=False)
-        return block(x, grid)
+    def _run_stage(self, i: int, state: tuple[Tensor, tuple[int, ...]]) -> tuple[Tensor, tuple[int, ...]]:
+        """Block `i` (checkpointed when enabled)."""
+        x, grid = state
+        return self.checkpointed(self.blocks[i], x, grid), grid
 
-    def forward_features(self, x: Tensor) -> Tensor:
-        """Normalised token sequence (B, prefix + H*W, C)."""
-        x, grid = self._embed(x)
-        for block in self.blocks:
-            x = self._run_block(block, x, grid)
-        return self.norm(x)
+    def _apply_norm(self, state: tuple[Tensor, tuple[int, ...]]) -> tuple[Tensor, tuple[int, ...]]:
+        """The final norm on the tokens."""
+        return self.norm(state[0]), state[1]
+
+    def _features_out(self, state: tuple[Tensor, tuple[int, ...]], i: int) -> Tensor:
+        """The token sequence (B, prefix + H*W, C)."""
+        return state[0]
+
+    def _stage_to_nchw(
+        self, state: tuple[Tensor, tuple[int, ...]], i: int, output_fmt: str = "NCHW", return_prefix_tokens: bool = False
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        """A block's patch tokens as an NCHW (NCDHW) map or NLC tokens; with `return_prefix_tokens`, (map, prefix)."""
+        x, grid = state
+        prefix, x = x[:, : self.num_prefix_tokens], x[:, self.num_prefix_tokens:]
+        if output_fmt == "NCHW":
+            channels_first = (0, len(grid) + 1, *range(1, len(grid) + 1))
+            x = x.reshape(x.shape[0], *grid, -1).permute(channels_first).contiguous()
+        return (x, prefix) if return_prefix_tokens and self.num_prefix_tokens else x
 
     def pool(self, x: Tensor) -> Tensor:
+        """Class token ("token"), mean or max of the patch tokens, or the tokens themselves ("")."""
         if self.global_pool == "token":
             return x[:, 0]
         if self.global_pool == "avg":
@@ -197,6 +206,7 @@ class VisionTransformer(nn.Module):
         return x
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        """Pool, fc_norm, dropout and classifier on the token sequence."""
         x = self.head_drop(self.fc_norm(self.pool(x)))
         return x if pre_logits else self.head(x)
 
@@ -205,9 +215,10 @@ class VisionTransformer(nn.Module):
         last = self.blocks[-1] if len(self.blocks) else None
         if self.global_pool != "token" or last is None or not last.supports_prefix_only:
             return self.forward_head(self.forward_features(x))
-        x, grid = self._embed(x)
-        for block in self.blocks[:-1]:
-            x = self._run_block(block, x, grid)
+        state = self._stem(x)
+        for i in range(len(self.blocks) - 1):
+            state = self._run_stage(i, state)
+        x, grid = state
         return self.forward_head(self.norm(last.forward_prefix(x, grid, 1)))
 
     def forward_intermediates(
@@ -223,38 +234,8 @@ class VisionTransformer(nn.Module):
         """Outputs of the blocks at `indices` (last n if int, all if None) as NCHW (NCDHW) maps or NLC tokens."""
         if output_fmt not in ("NCHW", "NLC"):
             raise ValueError(f"output_fmt must be 'NCHW' or 'NLC', got {output_fmt!r}")
-        take, max_index = feature_take_indices(len(self.blocks), indices)
-        b = x.shape[0]
-        x, grid = self._embed(x)
-        blocks = self.blocks[: max_index + 1] if stop_early else self.blocks
-        intermediates = []
-        for i, block in enumerate(blocks):
-            x = self._run_block(block, x, grid)
-            if i in take:
-                intermediates.append(self.norm(x) if norm else x)
-        prefix = [y[:, : self.num_prefix_tokens] for y in intermediates]
-        intermediates = [y[:, self.num_prefix_tokens:] for y in intermediates]
-        if output_fmt == "NCHW":
-            channels_first = (0, len(grid) + 1, *range(1, len(grid) + 1))
-            intermediates = [y.reshape(b, *grid, -1).permute(channels_first).contiguous() for y in intermediates]
-        if return_prefix_tokens and self.num_prefix_tokens:
-            intermediates = list(zip(intermediates, prefix))
-        if intermediates_only:
-            return intermediates
-        return self.norm(x), intermediates
-
-    def prune_intermediate_layers(
-        self, indices: int | Sequence[int] = 1, prune_norm: bool = False, prune_head: bool = True
-    ) -> list[int]:
-        """Drop the blocks (and optionally norm/head) that the given intermediates do not need."""
-        take, max_index = feature_take_indices(len(self.blocks), indices)
-        self.blocks = self.blocks[: max_index + 1]
-        if prune_norm:
-            self.norm = nn.Identity()
-        if prune_head:
-            self.fc_norm = nn.Identity()
-            self.reset_classifier(0, "")
-        return take
+        fmt = partial(self._stage_to_nchw, output_fmt=output_fmt, return_prefix_tokens=return_prefix_tokens)
+        return self._intermediates(x, indices, norm, stop_early, intermediates_only, fmt)
 
 
 _VIT_CFG = image_classifier_cfg(
