@@ -163,3 +163,49 @@ def test_wrapper_runs_from_the_repository_root():
     proc = run_tool(["tools/make_synthetic_brats.py", "/tmp/visionzoo_never_written", "--cases", "0"], check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     assert not Path("/tmp/visionzoo_never_written").exists()
+
+
+# --- the core install: no optional dependency imported, a missing one named with its extra -----------------
+CORE_ONLY = r'''
+import importlib.abc, importlib.machinery, sys
+
+BLOCKED = {"mmengine", "tensorboard", "sklearn", "monai", "nibabel", "scipy", "pycocotools", "albumentations",
+           "albucore", "cv2", "onnx", "onnxscript", "onnxruntime", "onnx_ir", "matplotlib"}
+
+
+class _Missing(importlib.abc.Loader):
+    def create_module(self, spec):  # what importing a package that is not installed raises
+        raise ModuleNotFoundError(f"No module named {spec.name!r}", name=spec.name)
+
+    def exec_module(self, module):  # pragma: no cover - create_module always raises
+        raise ModuleNotFoundError(module.__name__)
+
+
+class _Blocker(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        return importlib.machinery.ModuleSpec(name, _Missing()) if name.split(".")[0] in BLOCKED else None
+
+
+sys.meta_path.insert(0, _Blocker())
+from visionzoo.cli import main
+
+code = main(sys.argv[1:])
+loaded = sorted({m.split(".")[0] for m in sys.modules if m.split(".")[0] in BLOCKED and sys.modules[m] is not None})
+print(f"loaded optional: {loaded}")
+sys.exit(code)
+'''
+
+
+@pytest.mark.parametrize("argv, extra", [(["list", "vit_small*"], None), (["info", "vit_tiny_patch16_224"], None),
+                                         (["train", "swin_unetr_brats_synthetic", "--work-dir", "wd"], "train,medical,detection"),
+                                         (["export", "vit_tiny_patch16_224", "--output", "x.onnx"], "export")])
+def test_core_install_runs_list_info_and_names_the_extra_for_the_rest(tmp_path, argv, extra):
+    proc = subprocess.run([sys.executable, "-c", CORE_ONLY, *argv], cwd=tmp_path, env=tool_env(), capture_output=True,
+                          text=True, timeout=240)
+    assert "loaded optional: []" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-2000:]
+    if extra is None:
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    else:
+        line = _one_error_line(proc.stderr)
+        assert proc.returncode == 2 and f'pip install "visionzoo[{extra}]"' in line, line
+        assert list(tmp_path.iterdir()) == []  # nothing written

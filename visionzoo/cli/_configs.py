@@ -88,9 +88,9 @@ def load_config(name_or_path: str | Path, cfg_options=None):
 
     A syntax error in the config is a user error naming the file and line.
     """
-    from visionzoo.engine import load_config as engine_load_config
+    from ._errors import UserError, import_engine
 
-    from ._errors import UserError
+    engine_load_config = import_engine().load_config
 
     path = resolve_config(name_or_path)
     try:

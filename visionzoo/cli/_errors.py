@@ -14,7 +14,8 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-__all__ = ["UserError", "MissingDependencyError", "EXTRAS", "is_user_error", "one_line", "run_main"]
+__all__ = ["UserError", "MissingDependencyError", "EXTRAS", "is_user_error", "missing_dependency", "one_line", "require",
+           "run_main", "import_engine"]
 
 
 class UserError(Exception):
@@ -35,9 +36,26 @@ EXTRAS = {
 """Top-level module -> the extra of ``pip install "visionzoo[EXTRA]"`` that installs it."""
 
 
-def missing_dependency(error: ModuleNotFoundError) -> MissingDependencyError | None:
-    """The clear error for a ``ModuleNotFoundError`` of an optional dependency (None for anything else)."""
-    top = (error.name or "").split(".")[0]
+def _missing_module(error: BaseException) -> ModuleNotFoundError | None:
+    """The ``ModuleNotFoundError`` of an optional dependency behind `error` (itself, or its cause: the exporter wraps
+    the one of onnxscript into its own error)."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, ModuleNotFoundError) and (error.name or "").split(".")[0] in EXTRAS:
+            return error
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def missing_dependency(error: BaseException) -> MissingDependencyError | None:
+    """The clear error for a missing optional dependency behind `error` (None for anything else)."""
+    if isinstance(error, MissingDependencyError):
+        return error
+    found = _missing_module(error)
+    if found is None:
+        return None
+    top = (found.name or "").split(".")[0]
     extra = EXTRAS.get(top)
     if extra is None:
         return None
@@ -46,6 +64,37 @@ def missing_dependency(error: ModuleNotFoundError) -> MissingDependencyError | N
         f"this needs {package}, which is not installed: pip install \"visionzoo[{extra}]\" "
         f"(or \"visionzoo[all]\" for every optional dependency)"
     )
+
+
+def require(*modules: str) -> None:
+    """Import `modules` now, or raise the `MissingDependencyError` naming the extra that installs them."""
+    import importlib
+
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            raise (missing_dependency(e) or e) from e
+
+
+ENGINE_EXTRAS = "train,medical,detection"
+"""What `visionzoo.engine` (train, test, infer, configs) imports: mmengine, and every task's data libraries."""
+
+
+def import_engine():
+    """``visionzoo.engine``, or a `MissingDependencyError` naming the extras it needs (train, medical, detection)."""
+    try:
+        import visionzoo.engine as engine
+    except ModuleNotFoundError as e:
+        missing = _missing_module(e)
+        if missing is None:
+            raise
+        package = {"sklearn": "scikit-learn", "cv2": "opencv-python"}.get(missing.name.split(".")[0], missing.name)
+        raise MissingDependencyError(
+            f"configs, training, testing and inference need mmengine and the data libraries ({package} is not "
+            f"installed): pip install \"visionzoo[{ENGINE_EXTRAS}]\" (or \"visionzoo[all]\")"
+        ) from e
+    return engine
 
 
 def _base_user_errors() -> tuple[type[BaseException], ...]:
@@ -64,7 +113,7 @@ def _base_user_errors() -> tuple[type[BaseException], ...]:
 
 def is_user_error(error: BaseException, extra: Sequence[type[BaseException]] = ()) -> bool:
     """True for the exceptions `run_main` reports as one line (see the module docstring)."""
-    if isinstance(error, ModuleNotFoundError) and missing_dependency(error) is not None:
+    if missing_dependency(error) is not None:
         return True
     return isinstance(error, (*_base_user_errors(), *extra))
 
@@ -75,8 +124,7 @@ def one_line(error: BaseException, keep_lines: bool = False) -> str:
     One line by default (a multi-line message keeps its first and last lines); with `keep_lines` the further
     lines follow below the first (a checkpoint's missing/unexpected key listing).
     """
-    if isinstance(error, ModuleNotFoundError):
-        error = missing_dependency(error) or error
+    error = missing_dependency(error) or error
     text = str(error)
     if isinstance(error, KeyError) and len(error.args) == 1 and text.startswith(("'", '"')):
         text = str(error.args[0])  # KeyError repr-quotes its message

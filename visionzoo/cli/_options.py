@@ -11,12 +11,8 @@ class DictAction(argparse.Action):
     """Delegates to ``visionzoo.engine.CfgOptionsAction`` (values parse as Python literals, lists, tuples)."""
 
     def __call__(self, parser, namespace, values, option_string=None):  # noqa: D102, ANN001 (argparse's signature)
-        try:
-            from visionzoo.engine import CfgOptionsAction
-        except ModuleNotFoundError as e:
-            from ._errors import missing_dependency
+        from ._errors import import_engine
 
-            raise (missing_dependency(e) or e) from e
-        action = CfgOptionsAction(self.option_strings, self.dest, nargs=self.nargs, default=self.default,
+        action = import_engine().CfgOptionsAction(self.option_strings, self.dest, nargs=self.nargs, default=self.default,
                                   metavar=self.metavar)
         action(parser, namespace, values, option_string)

@@ -38,7 +38,7 @@ import torch
 import visionzoo as vz
 
 from ._configs import list_configs, load_config
-from ._errors import UserError, run_main
+from ._errors import UserError, require, run_main
 from ._options import DictAction
 
 INPUT_SIZE_HELP = (
@@ -187,6 +187,7 @@ def _main(argv: list[str], prog: str | None = None) -> int:
     args = build_parser(prog).parse_args(argv)
     if args.quantize and args.precision != "fp32":
         raise UserError("--quantize int8 and --precision fp16 are alternatives; pass one of them")
+    require("onnx", "onnxscript", *(() if args.no_verify and not args.quantize else ("onnxruntime",)))
     model, cfg = _build(args)
     input_size = tuple(args.input_size or default_input_size(model, cfg))
     example = torch.randn(args.batch_size, *input_size)

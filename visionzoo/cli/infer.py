@@ -24,7 +24,7 @@ import argparse
 from pathlib import Path
 
 from ._configs import load_config
-from ._errors import UserError, run_main
+from ._errors import UserError, import_engine, run_main
 from ._options import DictAction
 
 _CKPT_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".safetensors", ".tar")
@@ -65,6 +65,7 @@ def _split_checkpoint(checkpoint: str | None, inputs: list[str]) -> tuple[str | 
 
 
 def _run_onnx(args: argparse.Namespace) -> int:
+    import_engine()
     from visionzoo.engine.inference import run_onnx_inference
 
     inputs = [a for a in (args.config, args.checkpoint, *args.inputs) if a is not None]
@@ -86,6 +87,7 @@ def _main(argv: list[str], prog: str | None = None) -> int:
         return _run_onnx(args)
     if args.config is None:
         parser.error("the following arguments are required: config (or --onnx MODEL.onnx)")
+    import_engine()
     from visionzoo.engine.inference import run_inference
 
     checkpoint, inputs = _split_checkpoint(args.checkpoint, list(args.inputs))

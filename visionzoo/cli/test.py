@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 
 from ._configs import load_config
-from ._errors import run_main
+from ._errors import import_engine, run_main
 from ._options import DictAction
 
 
@@ -35,7 +35,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
 def _main(argv: list[str], prog: str | None = None) -> int:
     args = build_parser(prog).parse_args(argv)
-    from visionzoo.engine import format_metrics_table, run_test
+    engine = import_engine()
+    format_metrics_table, run_test = engine.format_metrics_table, engine.run_test
 
     cfg = load_config(args.config, args.cfg_options)
     result = run_test(cfg, args.checkpoint, work_dir=args.work_dir, out=args.out, save_preds=args.save_preds,

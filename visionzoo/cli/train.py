@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 
 from ._configs import load_config
-from ._errors import UserError, run_main
+from ._errors import UserError, import_engine, run_main
 from ._options import DictAction
 
 
@@ -40,7 +40,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
 def _main(argv: list[str], prog: str | None = None) -> int:
     args = build_parser(prog).parse_args(argv)
-    from visionzoo.engine import build_runner
+    build_runner = import_engine().build_runner
 
     try:  # before training starts, a ValueError is a bad config (an unknown model, a bad argument)
         cfg = load_config(args.config, args.cfg_options)
