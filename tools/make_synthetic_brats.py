@@ -7,8 +7,9 @@ from __future__ import annotations
 import argparse
 import logging
 
-from visionzoo.data import SyntheticBratsConfig, write_synthetic_brats
 from visionzoo.cli._errors import run_main
+from visionzoo.cli._options import non_negative_int, positive_int
+from visionzoo.data import SyntheticBratsConfig, write_synthetic_brats
 
 FORMATS = ("brats2021", "brats2023", "brats2024", "decathlon")
 
@@ -21,12 +22,12 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("out", help="output folder (the data_root to give BratsDataset)")
-    p.add_argument("--cases", type=int, default=12, help="number of cases (default 12)")
-    p.add_argument("--size", type=int, default=96, help="in-plane size S in voxels (default 96)")
-    p.add_argument("--depth", type=int, default=None, help="slices (default round(0.65 * S), like 240x240x155)")
+    p.add_argument("--cases", type=positive_int, default=12, help="number of cases (default 12)")
+    p.add_argument("--size", type=positive_int, default=96, help="in-plane size S in voxels (default 96)")
+    p.add_argument("--depth", type=positive_int, default=None, help="slices (default round(0.65 * S), like 240x240x155)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--format", choices=FORMATS, default="brats2021")
-    p.add_argument("--folds", type=int, default=5, help="folds in brats21_folds.json (0: no fold file)")
+    p.add_argument("--folds", type=non_negative_int, default=5, help="folds in brats21_folds.json (0: no fold file)")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier synthetic dataset in OUT")
     d = SyntheticBratsConfig()
     p.add_argument("--wt-fraction", type=float, nargs=2, default=d.wt_fraction, metavar=("LO", "HI"),

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import argparse
 
-from visionzoo.data import SyntheticShapesConfig, write_synthetic_coco
 from visionzoo.cli._errors import run_main
+from visionzoo.cli._options import positive_int
+from visionzoo.data import SyntheticShapesConfig, write_synthetic_coco
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,12 +23,12 @@ def _main(argv: list[str] | None = None) -> int:
     d = SyntheticShapesConfig()
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("out", help="output folder (the data_root of a COCO dataset config)")
-    p.add_argument("--num-train", type=int, default=256, help="training images (default 256)")
-    p.add_argument("--num-val", type=int, default=64, help="validation images (default 64)")
-    p.add_argument("--size", type=int, default=d.size, help=f"image side in pixels (default {d.size})")
+    p.add_argument("--num-train", type=positive_int, default=256, help="training images (default 256)")
+    p.add_argument("--num-val", type=positive_int, default=64, help="validation images (default 64)")
+    p.add_argument("--size", type=positive_int, default=d.size, help=f"image side in pixels (default {d.size})")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--min-objects", type=int, default=d.min_objects)
-    p.add_argument("--max-objects", type=int, default=d.max_objects)
+    p.add_argument("--min-objects", type=positive_int, default=d.min_objects)
+    p.add_argument("--max-objects", type=positive_int, default=d.max_objects)
     p.add_argument("--object-sizes", type=float, nargs="+", default=list(d.object_sizes), metavar="FRACTION",
                    help=f"object sides as fractions of the image side (default {' '.join(map(str, d.object_sizes))})")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier synthetic dataset in OUT")

@@ -4,7 +4,27 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["DictAction"]
+__all__ = ["DictAction", "positive_int", "non_negative_int"]
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1 (batch sizes, counts, runs); anything else is a usage error."""
+    return _int_at_least(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: a whole number >= 0 (warm-up steps, optional counts)."""
+    return _int_at_least(text, 0)
+
+
+def _int_at_least(text: str, low: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+    return value
 
 
 class DictAction(argparse.Action):

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from ._errors import UserError, run_main
+from ._options import non_negative_int, positive_int
 from .benchmarking import REFERENCES, format_scaling_table, run_benchmark, run_scaling
 
 TIMM_TRAIN = "timm-train"
@@ -62,7 +63,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help=f"reference library to compare against ({known}); with --mode train also {TIMM_TRAIN} "
                         "(timm's train.py on the whole training pipeline)")
     p.add_argument("--ref-name", default=None, help="reference model name (default: the same name)")
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--batch-size", type=positive_int, default=8)
     p.add_argument("--img-size", nargs="+", default=None, metavar="N",
                    help="H [W] for images, D [H W] for volumes, or a comma list of square sizes for a scaling "
                         "sweep (224,448,896); default: the model's input size")
@@ -72,12 +73,12 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--roi-size", type=int, nargs="+", default=None, metavar="N",
                    help="sliding-window tile (default: the model's input size)")
     p.add_argument("--overlap", type=float, default=0.5, help="sliding-window overlap")
-    p.add_argument("--sw-batch-size", type=int, default=4, help="tiles per forward in sliding-window mode")
+    p.add_argument("--sw-batch-size", type=positive_int, default=4, help="tiles per forward in sliding-window mode")
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--compile", action="store_true", help="wrap both models with torch.compile")
-    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for the run")
-    p.add_argument("--warmup", type=int, default=None, help="untimed steps (default 2; training pipeline: 3 iterations)")
-    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--threads", type=positive_int, default=None, help="torch.set_num_threads for the run")
+    p.add_argument("--warmup", type=non_negative_int, default=None, help="untimed steps (default 2; training pipeline: 3 iterations)")
+    p.add_argument("--runs", type=positive_int, default=5)
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", default=None, metavar="PATH", help="also write the result dict as JSON")
     g = p.add_argument_group("training pipeline (--mode train with --data/--config/--iters/--compare timm-train)")
@@ -87,8 +88,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     g.add_argument("--timm-train-script", default=None, metavar="PATH", help="timm's train.py (for --compare timm-train)")
     g.add_argument("--timm-model", choices=("visionzoo", "timm", "both"), default="visionzoo",
                    help="the network timm's train.py trains: ours registered in timm (default), timm's own class, or both")
-    g.add_argument("--iters", type=int, default=None, help="timed iterations per run (default 10)")
-    g.add_argument("--rounds", type=int, default=2, help="alternating rounds (ours, timm, ours, timm, ...)")
+    g.add_argument("--iters", type=positive_int, default=None, help="timed iterations per run (default 10)")
+    g.add_argument("--rounds", type=positive_int, default=2, help="alternating rounds (ours, timm, ours, timm, ...)")
     g.add_argument("--max-load", type=float, default=None,
                    help="before each run, wait until the 1-minute load average is below this (--max-wait in all, "
                         "then runs start regardless; each run's load is reported)")

@@ -39,7 +39,7 @@ import visionzoo as vz
 
 from ._configs import list_configs, load_config
 from ._errors import UserError, require, run_main
-from ._options import DictAction
+from ._options import DictAction, positive_int
 
 INPUT_SIZE_HELP = (
     "C H W or C D H W (batch --batch-size). Default: a registered name uses its pretrained_cfg input_size; a "
@@ -140,9 +140,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help="weights to load: a tools/train.py checkpoint (EMA weights when the run used EMA), a state dict, "
                         "or an official release (converted)")
     p.add_argument("--input-size", type=int, nargs="+", default=None, metavar="N", help=INPUT_SIZE_HELP)
-    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--batch-size", type=positive_int, default=1)
     p.add_argument("--dynamic", default="batch", choices=("none", "batch", "batch,spatial"), help="symbolic input axes")
-    p.add_argument("--spatial-multiple", type=int, default=32,
+    p.add_argument("--spatial-multiple", type=positive_int, default=32,
                    help="with --dynamic batch,spatial: exported sizes are multiples of this (the model's total stride)")
     p.add_argument("--opset", type=int, default=18)
     p.add_argument("--output", default=None, help="output .onnx path (default: <model>.onnx)")

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from ._configs import load_config
 from ._errors import UserError, import_engine, run_main
-from ._options import DictAction
+from ._options import DictAction, positive_int
 
 _CKPT_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".safetensors", ".tar")
 
@@ -42,7 +42,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--onnx", default=None, metavar="MODEL.onnx",
                    help="run an exported ONNX file (its recorded preprocessing); every positional is then an INPUT")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
-    p.add_argument("--batch-size", type=int, default=8, help="images per forward pass (classification, detection)")
+    p.add_argument("--batch-size", type=positive_int, default=8, help="images per forward pass (classification, detection)")
     p.add_argument("--score-thr", type=float, default=0.5, help="lowest score of a box drawn on detection PNGs")
     p.add_argument("--format", default="auto", help="BraTS format of case folders (default: from the file names)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
