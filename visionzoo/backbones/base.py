@@ -23,6 +23,7 @@ import torch.nn as nn
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
+from ..layers import trunc_normal_
 from .features import feature_take_indices
 
 __all__ = ["CheckpointedSequential", "GradCheckpointing", "TimmBackbone"]
@@ -70,6 +71,30 @@ class TimmBackbone(GradCheckpointing, nn.Module):
     num_classes: int
     num_features: int
     global_pool: str
+
+    # --- construction ---------------------------------------------------------------------------
+    def _init_interface(self, in_chans: int, num_classes: int, global_pool: str, num_features: int) -> None:
+        """timm's model attributes, set first in a constructor: `global_pool` is checked (`_check_pool`) before
+        anything is built; `num_features` (= `head_hidden_size`) is the width the classifier takes."""
+        self._check_pool(global_pool)
+        self.in_chans = in_chans
+        self.num_classes = num_classes
+        self.global_pool = global_pool
+        self.num_features = self.head_hidden_size = num_features
+
+    def _init_classifier(self, drop_rate: float) -> None:
+        """The head dropout and the linear classifier (`classifier_attr`; an Identity for 0 classes) on `num_features`."""
+        self.head_drop = nn.Dropout(drop_rate)
+        classifier = nn.Linear(self.num_features, self.num_classes) if self.num_classes > 0 else nn.Identity()
+        setattr(self, self.classifier_attr, classifier)
+
+    @staticmethod
+    def _init_linear(m: nn.Module) -> None:
+        """timm's transformer initialisation of a linear layer (truncated normal, std 0.02; zero bias); others unchanged."""
+        if isinstance(m, nn.Linear):
+            trunc_normal_(m.weight, std=0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
 
     # --- hooks --------------------------------------------------------------------------------
     @property

@@ -27,7 +27,7 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
-from ..layers import TransformerBlock, build_attention, check_image_input, stage_attention_configs, trunc_normal_
+from ..layers import TransformerBlock, build_attention, check_image_input, stage_attention_configs
 from ..layers.attention import AttentionContext, block_attention_configs
 from ..registry import image_classifier_cfg, register_model, register_weights
 from ..weights import WeightEntry
@@ -122,7 +122,6 @@ class BiFormer(TimmBackbone):
             img_size: the training resolution: the reference grid of mixers with position tables; any input size runs.
         """
         super().__init__()
-        self._check_pool(global_pool)
         num_stages = len(depths)
         if not len(embed_dims) == len(topks) == num_stages:
             raise ValueError(
@@ -134,11 +133,8 @@ class BiFormer(TimmBackbone):
         qk_dims = list(qk_dims) if qk_dims is not None else list(embed_dims)
         if num_heads is None:
             num_heads = [8 if k == -2 else qk // head_dim for k, qk in zip(topks, qk_dims)]
-        self.num_classes = num_classes
-        self.in_chans = in_chans
-        self.global_pool = global_pool
+        self._init_interface(in_chans, num_classes, global_pool, embed_dims[-1])
         self.img_size = img_size
-        self.num_features = self.head_hidden_size = embed_dims[-1]
         self.output_fmt = "NCHW"
 
         self.downsample_layers = nn.ModuleList(
@@ -174,17 +170,14 @@ class BiFormer(TimmBackbone):
             info.append(dict(num_chs=embed_dims[i], reduction=4 * 2**i, module=f"stages.{i}"))
         self.feature_info = FeatureInfo(info)
         self.norm = nn.BatchNorm2d(self.num_features)
-        self.head_drop = nn.Dropout(drop_rate)
-        self.head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+        self._init_classifier(drop_rate)
         self.apply(self._init_weights)
 
     @staticmethod
     def _init_weights(m: nn.Module) -> None:
-        if isinstance(m, nn.Linear):
-            trunc_normal_(m.weight, std=0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.LayerNorm):
+        """`_init_linear`, and every LayerNorm reset to the identity."""
+        TimmBackbone._init_linear(m)
+        if isinstance(m, nn.LayerNorm):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
 

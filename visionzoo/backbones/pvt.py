@@ -33,14 +33,15 @@ of stage ``i`` builds its mixer through the one builder contract (`visionzoo.lay
 
 and calls it as ``mixer(x[B, p + H * W, C], (H, W))``, prefix tokens first. The mixer is the block's ``attn``
 submodule, so official keys ``block{i+1}.{j}.attn.*`` and timm keys ``stages.{i}.blocks.{j}.attn.*`` both map
-to ``stages.{i}.blocks.{j}.attn.*`` by prefix. `PvtStage`, `OverlapPatchEmbed`, `MlpWithDepthwiseConv` and
-`PvtV2Block` are reused by Twins.
+to ``stages.{i}.blocks.{j}.attn.*`` by prefix. `PyramidBackbone` (with `PyramidStageSpec`) and `PvtStage` are
+reused by Twins.
 """
 from __future__ import annotations
 
 import math
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Callable
 
@@ -151,20 +152,10 @@ class MlpWithDepthwiseConv(nn.Module):
 
 
 class PvtV2Block(TransformerBlock):
-    """`TransformerBlock` whose MLP is `MlpWithDepthwiseConv` (it needs the grid too)."""
+    """`TransformerBlock` whose MLP is `MlpWithDepthwiseConv` (it needs the grid too; ``extra_relu`` for linear SRA)."""
 
-    def __init__(
-        self,
-        dim: int,
-        mixer: nn.Module,
-        mlp_ratio: float = 4.0,
-        norm_layer: Callable[[int], nn.Module] = nn.LayerNorm,
-        drop_path: float = 0.0,
-        proj_drop: float = 0.0,
-        extra_relu: bool = False,
-    ) -> None:
-        super().__init__(dim, mixer, mlp_ratio=mlp_ratio, norm_layer=norm_layer, drop_path=drop_path, proj_drop=proj_drop)
-        self.mlp = MlpWithDepthwiseConv(dim, int(dim * mlp_ratio), drop=proj_drop, extra_relu=extra_relu)
+    def __init__(self, dim: int, mixer: nn.Module, *args: Any, extra_relu: bool = False, **kwargs: Any) -> None:
+        super().__init__(dim, mixer, *args, mlp_layer=partial(MlpWithDepthwiseConv, extra_relu=extra_relu), **kwargs)
 
     @property
     def supports_prefix_only(self) -> bool:
@@ -234,22 +225,139 @@ def stage_drop_path_rates(drop_path_rate: float, depths: Sequence[int]) -> list[
     return [rates[s:s + d] for s, d in zip(starts, depths)]
 
 
+def per_stage_values(value: Any, n: int, name: str) -> tuple:
+    """`value` for each of `n` stages: a number repeated, or a sequence of exactly `n` entries."""
+    if isinstance(value, (int, float)):
+        return (value,) * n
+    value = tuple(value)
+    if len(value) != n:
+        raise ValueError(f"{name} needs one entry per stage ({n}), got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class PyramidStageSpec:
+    """One stage of a pyramid as `PyramidBackbone._init_pyramid` hands it to the family's stage builder."""
+
+    index: int
+    dim: int
+    grid: Grid  # the stage's token grid at img_size
+    downsample: nn.Module | None  # the patch embedding into the stage (None for the first: the stem precedes it)
+    context: AttentionContext  # the mixers' context: width, heads, grid, sr ratio, linear, qkv bias, drop rates
+    block_attn: list[AttnCfg]  # one token-mixer config per block (None: the family's default mixer)
+    mlp_ratio: float
+    drop_path: list[float]  # one stochastic-depth rate per block
+    norm_layer: Callable[[int], nn.Module]
+    proj_drop: float
+
+    def blocks(
+        self,
+        block: Callable[..., nn.Module],
+        default: str | Callable[[int], str],
+        context: AttentionContext | None = None,
+        **kwargs: Any,
+    ) -> list[nn.Module]:
+        """The stage's blocks: ``block(dim, mixer, mlp_ratio=, norm_layer=, drop_path=, proj_drop=, **kwargs)``, each
+        mixer built from its config through the builder contract, with the `default` mixer type (a function of
+        the block index where it alternates) and `context` (default: the stage's)."""
+        context = context or self.context
+        return [
+            block(
+                self.dim,
+                build_attention(cfg, default(j) if callable(default) else default, context),
+                mlp_ratio=self.mlp_ratio,
+                norm_layer=self.norm_layer,
+                drop_path=self.drop_path[j],
+                proj_drop=self.proj_drop,
+                **kwargs,
+            )
+            for j, cfg in enumerate(self.block_attn)
+        ]
+
+
 class PyramidBackbone(TimmBackbone):
-    """The PVT family and Twins: a stem `patch_embed`, `stages` on (tokens, grid), final `norm`, linear head."""
+    """The PVT family and Twins: a stem `patch_embed`, `stages` on (tokens, grid), final `norm`, linear head.
+
+    A constructor defines its stem/downsampling embeddings and a stage builder and hands them to `_init_pyramid`.
+    """
 
     output_fmt = "NLC"  # what forward_features returns: tokens (B, [prefix +] N, C), or NCHW maps
     patch_embed: nn.Module
     stages: nn.Sequential
     norm: nn.Module
 
-    def _init_head(self, num_classes: int, global_pool: str, drop_rate: float, pools: tuple[str, ...]) -> None:
-        """The pool (one of `pools`, the variant's), head dropout and linear classifier."""
-        self.pool_types = pools
-        self._check_pool(global_pool)
-        self.num_classes = num_classes
-        self.global_pool = global_pool
-        self.head_drop = nn.Dropout(drop_rate)
-        self.head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+    def _init_pyramid(
+        self,
+        *,
+        img_size: int | Sequence[int],
+        in_chans: int,
+        num_classes: int,
+        global_pool: str,
+        depths: Sequence[int],
+        embed_dims: int | Sequence[int],
+        num_heads: int | Sequence[int],
+        mlp_ratios: float | Sequence[float],
+        sr_ratios: int | Sequence[int],
+        qkv_bias: bool,
+        linear: bool,
+        drop_rate: float,
+        proj_drop_rate: float,
+        attn_drop_rate: float,
+        drop_path_rate: float,
+        attn: AttnCfg | Sequence[AttnCfg],
+        attn_stages: str | None,
+        norm_layer: Callable[[int], nn.Module] | None,
+        final_norm: bool,
+        stage: Callable[[PyramidStageSpec], PvtStage],
+        stem_stride: int,
+        embed: Callable[[int, int, int], nn.Module] | None = None,
+    ) -> None:
+        """Everything a pyramid constructor builds around its stages, and the loop that makes them.
+
+        Sets timm's attributes (`_init_interface`), `img_size` and `embed_dims`; builds the stem ``patch_embed =
+        embed(0, in_chans, embed_dims[0])``, then per stage `i` its downsampling ``embed(i, previous dim, dim)``
+        (both have ``grid_size``), its `PyramidStageSpec` and ``stage(spec)``; then `feature_info` (strides
+        ``stem_stride * 2**i``), the final `norm` (``norm_layer``, or none without `final_norm`), the classifier
+        and the weights. Per-stage values are a number or one per stage; drop-path rates rise over all blocks;
+        `norm_layer` defaults to LayerNorm with eps 1e-6.
+        `embed` defaults to PVT v1's non-overlapping patch embeddings with LayerNorm (`stem_stride`, then 2x2).
+        """
+        if embed is None:
+            def embed(i: int, in_dim: int, dim: int) -> nn.Module:
+                return PatchEmbed(stem_stride if i == 0 else 2, in_dim, dim, norm_layer=nn.LayerNorm)
+
+        n = len(depths)
+        norm_layer = norm_layer or partial(nn.LayerNorm, eps=1e-6)
+        dims, heads = per_stage_values(embed_dims, n, "embed_dims"), per_stage_values(num_heads, n, "num_heads")
+        mlp_ratios, sr_ratios = per_stage_values(mlp_ratios, n, "mlp_ratios"), per_stage_values(sr_ratios, n, "sr_ratios")
+        self._init_interface(in_chans, num_classes, global_pool, dims[-1])
+        self.img_size = to_ntuple(img_size, 2, "img_size")
+        self.embed_dims = dims
+        attn_cfgs = stage_attention_configs(attn, attn_stages, n, depths)
+        dpr = stage_drop_path_rates(drop_path_rate, depths)
+
+        self.patch_embed = embed(0, in_chans, dims[0])
+        grid = self.patch_embed.grid_size(self.img_size)
+        stages, info = [], []
+        for i in range(n):
+            downsample = None
+            if i > 0:
+                downsample = embed(i, dims[i - 1], dims[i])
+                grid = downsample.grid_size(grid)
+            context = AttentionContext(
+                dims[i], heads[i], input_resolution=grid, qkv_bias=qkv_bias, attn_drop=attn_drop_rate,
+                proj_drop=proj_drop_rate, sr_ratio=sr_ratios[i], linear=linear,
+            )
+            block_attn = block_attention_configs(attn_cfgs[i], depths[i])
+            stages.append(stage(PyramidStageSpec(
+                i, dims[i], grid, downsample, context, block_attn, mlp_ratios[i], dpr[i], norm_layer, proj_drop_rate
+            )))
+            info.append(dict(num_chs=dims[i], reduction=stem_stride * 2**i, module=f"stages.{i}"))
+        self.stages = nn.Sequential(*stages)
+        self.feature_info = FeatureInfo(info)
+        self.norm = norm_layer(self.num_features) if final_norm else nn.Identity()
+        self._init_classifier(drop_rate)
+        self._init_weights()
 
     def _init_weights(self) -> None:
         if next(self.parameters()).is_meta:  # shape-only builds (param/FLOP counts): nothing to initialise
@@ -258,11 +366,8 @@ class PyramidBackbone(TimmBackbone):
             if name.endswith(("pos_embed", "cls_token")):
                 trunc_normal_(p, std=0.02)
         for m in self.modules():
-            if isinstance(m, nn.Linear):
-                trunc_normal_(m.weight, std=0.02)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Conv2d):
+            self._init_linear(m)
+            if isinstance(m, nn.Conv2d):
                 fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels // m.groups
                 nn.init.normal_(m.weight, std=math.sqrt(2.0 / fan_out))
                 if m.bias is not None:
@@ -321,17 +426,10 @@ class PyramidBackbone(TimmBackbone):
         return x[:, self.stages[-1].num_prefix_tokens:].mean(dim=1)
 
 
-def per_stage_values(value: Any, n: int, name: str) -> tuple:
-    if isinstance(value, (int, float)):
-        return (value,) * n
-    value = tuple(value)
-    if len(value) != n:
-        raise ValueError(f"{name} needs one entry per stage ({n}), got {value}")
-    return value
-
-
 class PyramidVisionTransformer(PyramidBackbone):
     """PVT v1 with timm's model interface: forward_features -> tokens (B, 1 + H * W, C), forward_head -> logits."""
+
+    pool_types = ("token", "avg", "")
 
     def __init__(
         self,
@@ -363,53 +461,23 @@ class PyramidVisionTransformer(PyramidBackbone):
             attn, attn_stages: token mixer per stage (see the module docstring); default spatial reduction.
         """
         super().__init__()
-        n = len(depths)
-        embed_dims, num_heads = per_stage_values(embed_dims, n, "embed_dims"), per_stage_values(num_heads, n, "num_heads")
-        mlp_ratios, sr_ratios = per_stage_values(mlp_ratios, n, "mlp_ratios"), per_stage_values(sr_ratios, n, "sr_ratios")
         if global_pool == "token" and not class_token:
             raise ValueError("global_pool='token' needs class_token=True; use global_pool='avg' without a class token")
-        norm_layer = norm_layer or partial(nn.LayerNorm, eps=1e-6)
-        self.in_chans = in_chans
-        self.img_size = to_ntuple(img_size, 2, "img_size")
-        self.embed_dims = embed_dims
-        self.num_features = self.head_hidden_size = embed_dims[-1]
         self.num_prefix_tokens = 1 if class_token else 0
-        attn_cfgs = stage_attention_configs(attn, attn_stages, n, depths)
-        dpr = stage_drop_path_rates(drop_path_rate, depths)
+        last = len(depths) - 1
 
-        self.patch_embed = PatchEmbed(patch_size, in_chans, embed_dims[0], norm_layer=nn.LayerNorm)
-        grid = self.patch_embed.grid_size(self.img_size)
-        stages, info = [], []
-        for i in range(n):
-            downsample = None
-            if i > 0:
-                downsample = PatchEmbed(2, embed_dims[i - 1], embed_dims[i], norm_layer=nn.LayerNorm)
-                grid = downsample.grid_size(grid)
-            prefix = self.num_prefix_tokens if i == n - 1 else 0
-            context = AttentionContext(
-                embed_dims[i], num_heads[i], input_resolution=grid, num_prefix_tokens=prefix, qkv_bias=qkv_bias,
-                attn_drop=attn_drop_rate, proj_drop=proj_drop_rate, sr_ratio=sr_ratios[i], linear=False,
-            )
-            blocks = [
-                TransformerBlock(
-                    embed_dims[i],
-                    build_attention(block_cfg, "spatial_reduction", context),
-                    mlp_ratio=mlp_ratios[i],
-                    norm_layer=norm_layer,
-                    drop_path=dpr[i][j],
-                    proj_drop=proj_drop_rate,
-                )
-                for j, block_cfg in enumerate(block_attention_configs(attn_cfgs[i], depths[i]))
-            ]
-            stages.append(
-                PvtStage(embed_dims[i], blocks, downsample, pos_grid=grid, num_prefix_tokens=prefix, pos_drop=pos_drop_rate)
-            )
-            info.append(dict(num_chs=embed_dims[i], reduction=patch_size * 2**i, module=f"stages.{i}"))
-        self.stages = nn.Sequential(*stages)
-        self.feature_info = FeatureInfo(info)
-        self.norm = norm_layer(self.num_features)
-        self._init_head(num_classes, global_pool, drop_rate, pools=("token", "avg", ""))
-        self._init_weights()
+        def stage(s: PyramidStageSpec) -> PvtStage:
+            prefix = self.num_prefix_tokens if s.index == last else 0  # the class token joins in the last stage
+            blocks = s.blocks(TransformerBlock, "spatial_reduction", s.context.replace(num_prefix_tokens=prefix))
+            return PvtStage(s.dim, blocks, s.downsample, pos_grid=s.grid, num_prefix_tokens=prefix, pos_drop=pos_drop_rate)
+
+        self._init_pyramid(
+            img_size=img_size, in_chans=in_chans, num_classes=num_classes, global_pool=global_pool, depths=depths,
+            embed_dims=embed_dims, num_heads=num_heads, mlp_ratios=mlp_ratios, sr_ratios=sr_ratios, qkv_bias=qkv_bias,
+            linear=False, drop_rate=drop_rate, proj_drop_rate=proj_drop_rate, attn_drop_rate=attn_drop_rate,
+            drop_path_rate=drop_path_rate, attn=attn, attn_stages=attn_stages, norm_layer=norm_layer, final_norm=True,
+            stage=stage, stem_stride=patch_size,
+        )
 
 
 class PyramidVisionTransformerV2(PyramidBackbone):
@@ -445,48 +513,21 @@ class PyramidVisionTransformerV2(PyramidBackbone):
             attn, attn_stages: token mixer per stage (see the module docstring); default spatial reduction.
         """
         super().__init__()
-        n = len(depths)
-        embed_dims, num_heads = per_stage_values(embed_dims, n, "embed_dims"), per_stage_values(num_heads, n, "num_heads")
-        mlp_ratios, sr_ratios = per_stage_values(mlp_ratios, n, "mlp_ratios"), per_stage_values(sr_ratios, n, "sr_ratios")
-        norm_layer = norm_layer or partial(nn.LayerNorm, eps=1e-6)
-        self.in_chans = in_chans
-        self.img_size = to_ntuple(img_size, 2, "img_size")
-        self.embed_dims = embed_dims
-        self.num_features = self.head_hidden_size = embed_dims[-1]
-        attn_cfgs = stage_attention_configs(attn, attn_stages, n, depths)
-        dpr = stage_drop_path_rates(drop_path_rate, depths)
 
-        self.patch_embed = OverlapPatchEmbed(7, 4, in_chans, embed_dims[0])
-        grid = self.patch_embed.grid_size(self.img_size)
-        stages, info = [], []
-        for i in range(n):
-            downsample = None
-            if i > 0:
-                downsample = OverlapPatchEmbed(3, 2, embed_dims[i - 1], embed_dims[i])
-                grid = downsample.grid_size(grid)
-            context = AttentionContext(
-                embed_dims[i], num_heads[i], input_resolution=grid, qkv_bias=qkv_bias, attn_drop=attn_drop_rate,
-                proj_drop=proj_drop_rate, sr_ratio=sr_ratios[i], linear=linear,
-            )
-            blocks = [
-                PvtV2Block(
-                    embed_dims[i],
-                    build_attention(block_cfg, "spatial_reduction", context),
-                    mlp_ratio=mlp_ratios[i],
-                    norm_layer=norm_layer,
-                    drop_path=dpr[i][j],
-                    proj_drop=proj_drop_rate,
-                    extra_relu=linear,
-                )
-                for j, block_cfg in enumerate(block_attention_configs(attn_cfgs[i], depths[i]))
-            ]
-            stages.append(PvtStage(embed_dims[i], blocks, downsample, norm=norm_layer(embed_dims[i])))
-            info.append(dict(num_chs=embed_dims[i], reduction=4 * 2**i, module=f"stages.{i}"))
-        self.stages = nn.Sequential(*stages)
-        self.feature_info = FeatureInfo(info)
-        self.norm = nn.Identity()  # each stage closes with its own norm
-        self._init_head(num_classes, global_pool, drop_rate, pools=("avg", ""))
-        self._init_weights()
+        def embed(i: int, in_dim: int, dim: int) -> nn.Module:
+            return OverlapPatchEmbed(7, 4, in_dim, dim) if i == 0 else OverlapPatchEmbed(3, 2, in_dim, dim)
+
+        def stage(s: PyramidStageSpec) -> PvtStage:
+            blocks = s.blocks(PvtV2Block, "spatial_reduction", extra_relu=linear)
+            return PvtStage(s.dim, blocks, s.downsample, norm=s.norm_layer(s.dim))  # each stage closes with its own norm
+
+        self._init_pyramid(
+            img_size=img_size, in_chans=in_chans, num_classes=num_classes, global_pool=global_pool, depths=depths,
+            embed_dims=embed_dims, num_heads=num_heads, mlp_ratios=mlp_ratios, sr_ratios=sr_ratios, qkv_bias=qkv_bias,
+            linear=linear, drop_rate=drop_rate, proj_drop_rate=proj_drop_rate, attn_drop_rate=attn_drop_rate,
+            drop_path_rate=drop_path_rate, attn=attn, attn_stages=attn_stages, norm_layer=norm_layer, final_norm=False,
+            stage=stage, stem_stride=4, embed=embed,
+        )
 
 
 _PVT_CFG = image_classifier_cfg(
@@ -669,16 +710,20 @@ _RULES = (
 )
 
 
-def official_pvt_key(key: str, num_stages: int = 4) -> str:
-    """One whai362/PVT (v1 or v2) parameter name in visionzoo's layout (see the mapping above)."""
-    if key == "cls_token":
-        return f"stages.{num_stages - 1}.cls_token"
-    key = key.replace(".mlp.dwconv.dwconv.", ".mlp.dwconv.")
-    for pattern, repl in _RULES:
+def rename_by_first_rule(key: str, rules: Sequence[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]]) -> str:
+    """`key` rewritten by the first of `rules` (pattern, replacement) whose pattern matches; unchanged if none does."""
+    for pattern, repl in rules:
         new, count = pattern.subn(repl, key)
         if count:
             return new
     return key
+
+
+def official_pvt_key(key: str, num_stages: int = 4) -> str:
+    """One whai362/PVT (v1 or v2) parameter name in visionzoo's layout (see the mapping above)."""
+    if key == "cls_token":
+        return f"stages.{num_stages - 1}.cls_token"
+    return rename_by_first_rule(key.replace(".mlp.dwconv.dwconv.", ".mlp.dwconv."), _RULES)
 
 
 def _is_v1(model: nn.Module) -> bool:

@@ -138,10 +138,7 @@ class ResNet(TimmBackbone):
             raise ValueError(f"block must be one of {', '.join(_BLOCKS)}, got {block!r}")
         if len(layers) != 4 or any(n < 1 for n in layers):
             raise ValueError(f"layers must give four positive block counts, got {tuple(layers)}")
-        self._check_pool(global_pool)
-        self.num_classes = num_classes
-        self.in_chans = in_chans
-        self.global_pool = global_pool
+        self._init_interface(in_chans, num_classes, global_pool, 512 * block.expansion)
         self.block_attn = block_attn
 
         self.conv1 = nn.Conv2d(in_chans, 64, kernel_size=7, stride=2, padding=3, bias=False)
@@ -162,9 +159,7 @@ class ResNet(TimmBackbone):
             self.add_module(f"layer{i + 1}", CheckpointedSequential(*blocks))
             info.append(dict(num_chs=inplanes, reduction=4 * 2**i, module=f"layer{i + 1}"))
         self.feature_info = FeatureInfo(info)
-        self.num_features = self.head_hidden_size = inplanes
-        self.head_drop = nn.Dropout(drop_rate)
-        self.fc = nn.Linear(inplanes, num_classes) if num_classes > 0 else nn.Identity()
+        self._init_classifier(drop_rate)
         self._init_weights(zero_init_last)
 
     def _init_weights(self, zero_init_last: bool) -> None:

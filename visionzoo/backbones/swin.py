@@ -31,7 +31,6 @@ from ..layers import (
     pad_end,
     stage_attention_configs,
     to_ntuple,
-    trunc_normal_,
 )
 from ..layers.attention import AttentionContext, block_attention_configs
 from ..registry import image_classifier_cfg, register_model, register_weights
@@ -186,14 +185,11 @@ class SwinTransformer(TimmBackbone):
         super().__init__()
         if len(depths) != len(num_heads):
             raise ValueError(f"depths {tuple(depths)} and num_heads {tuple(num_heads)} must have one entry per stage")
-        self.num_classes = num_classes
-        self.in_chans = in_chans
-        self.global_pool = global_pool
-        self.img_size = img_size
         self.num_layers = len(depths)
         dims = [int(embed_dim * 2**i) for i in range(self.num_layers)]
+        self._init_interface(in_chans, num_classes, global_pool, dims[-1])
+        self.img_size = img_size
         self.embed_dim = embed_dim
-        self.num_features = self.head_hidden_size = dims[-1]
         self.output_fmt = "NHWC"
 
         self.patch_embed = PatchEmbed(patch_size, in_chans, embed_dim, norm_layer=norm_layer)
@@ -226,14 +222,7 @@ class SwinTransformer(TimmBackbone):
         self.feature_info = FeatureInfo(info)
         self.norm = norm_layer(self.num_features)
         self.head = ClassifierHead(self.num_features, num_classes, pool_type=global_pool, drop_rate=drop_rate, input_fmt="NHWC")
-        self.apply(self._init_weights)
-
-    @staticmethod
-    def _init_weights(m: nn.Module) -> None:
-        if isinstance(m, nn.Linear):
-            trunc_normal_(m.weight, std=0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
+        self.apply(self._init_linear)
 
     # --- timm model interface -------------------------------------------------------------------
     @torch.jit.ignore

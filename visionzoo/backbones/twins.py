@@ -19,27 +19,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from functools import partial
 from typing import Any, Callable
 
 import torch.nn as nn
 from torch import Tensor
 
-from ..layers import (
-    PatchEmbed,
-    PositionEncodingGenerator,
-    TransformerBlock,
-    build_attention,
-    stage_attention_configs,
-    to_ntuple,
-)
-from ..layers.attention import AttentionContext, block_attention_configs
+from ..layers import PositionEncodingGenerator, TransformerBlock
 from ..layers.attention.registry import AttnCfg
 from ..registry import image_classifier_cfg, register_model, register_weights
 from ..weights import timm_hub_entry
 from ..weights.converters import StateDict, register_converter, register_detector
-from .features import FeatureInfo
-from .pvt import PvtStage, PyramidBackbone, per_stage_values, stage_drop_path_rates
+from .pvt import PvtStage, PyramidBackbone, PyramidStageSpec, per_stage_values, rename_by_first_rule
 
 __all__ = ["Twins"]
 
@@ -77,48 +67,22 @@ class Twins(PyramidBackbone):
             attn, attn_stages: token mixer per stage (overrides both LSA and GSA of that stage).
         """
         super().__init__()
-        n = len(depths)
-        embed_dims, num_heads = per_stage_values(embed_dims, n, "embed_dims"), per_stage_values(num_heads, n, "num_heads")
-        mlp_ratios, sr_ratios = per_stage_values(mlp_ratios, n, "mlp_ratios"), per_stage_values(sr_ratios, n, "sr_ratios")
-        windows = None if window_sizes is None else per_stage_values(window_sizes, n, "window_sizes")
-        norm_layer = norm_layer or partial(nn.LayerNorm, eps=1e-6)
-        self.in_chans = in_chans
-        self.img_size = to_ntuple(img_size, 2, "img_size")
-        self.embed_dims = embed_dims
-        self.num_features = self.head_hidden_size = embed_dims[-1]
-        attn_cfgs = stage_attention_configs(attn, attn_stages, n, depths)
-        dpr = stage_drop_path_rates(drop_path_rate, depths)
+        windows = None if window_sizes is None else per_stage_values(window_sizes, len(depths), "window_sizes")
 
-        self.patch_embed = PatchEmbed(patch_size, in_chans, embed_dims[0], norm_layer=nn.LayerNorm)
-        grid = self.patch_embed.grid_size(self.img_size)
-        stages, info = [], []
-        for i in range(n):
-            downsample = None
-            if i > 0:
-                downsample = PatchEmbed(2, embed_dims[i - 1], embed_dims[i], norm_layer=nn.LayerNorm)
-                grid = downsample.grid_size(grid)
-            context = AttentionContext(
-                embed_dims[i], num_heads[i], input_resolution=grid, qkv_bias=qkv_bias, attn_drop=attn_drop_rate,
-                proj_drop=proj_drop_rate, sr_ratio=sr_ratios[i], linear=False, window_size=windows[i] if windows else None,
-            )
-            blocks = []
-            for j, block_cfg in enumerate(block_attention_configs(attn_cfgs[i], depths[i])):
-                local = windows is not None and j % 2 == 0
-                mixer = build_attention(block_cfg, "locally_grouped" if local else "spatial_reduction", context)
-                blocks.append(
-                    TransformerBlock(
-                        embed_dims[i], mixer, mlp_ratio=mlp_ratios[i], norm_layer=norm_layer, drop_path=dpr[i][j],
-                        proj_drop=proj_drop_rate,
-                    )
-                )
-            peg = PositionEncodingGenerator(embed_dims[i])
-            stages.append(PvtStage(embed_dims[i], blocks, downsample, pos_drop=pos_drop_rate, peg=peg))
-            info.append(dict(num_chs=embed_dims[i], reduction=patch_size * 2**i, module=f"stages.{i}"))
-        self.stages = nn.Sequential(*stages)
-        self.feature_info = FeatureInfo(info)
-        self.norm = norm_layer(self.num_features)
-        self._init_head(num_classes, global_pool, drop_rate, pools=("avg", ""))
-        self._init_weights()
+        def mixer(j: int) -> str:
+            return "locally_grouped" if windows is not None and j % 2 == 0 else "spatial_reduction"
+
+        def stage(s: PyramidStageSpec) -> PvtStage:
+            blocks = s.blocks(TransformerBlock, mixer, s.context.replace(window_size=windows[s.index] if windows else None))
+            return PvtStage(s.dim, blocks, s.downsample, pos_drop=pos_drop_rate, peg=PositionEncodingGenerator(s.dim))
+
+        self._init_pyramid(
+            img_size=img_size, in_chans=in_chans, num_classes=num_classes, global_pool=global_pool, depths=depths,
+            embed_dims=embed_dims, num_heads=num_heads, mlp_ratios=mlp_ratios, sr_ratios=sr_ratios, qkv_bias=qkv_bias,
+            linear=False, drop_rate=drop_rate, proj_drop_rate=proj_drop_rate, attn_drop_rate=attn_drop_rate,
+            drop_path_rate=drop_path_rate, attn=attn, attn_stages=attn_stages, norm_layer=norm_layer, final_norm=True,
+            stage=stage, stem_stride=patch_size,
+        )
 
 
 _TWINS_CFG = image_classifier_cfg(
@@ -226,18 +190,10 @@ _RULES = (
 )
 
 
-def _twins_key(key: str) -> str:
-    for pattern, repl in _RULES:
-        new, count = pattern.subn(repl, key)
-        if count:
-            return new
-    return key
-
-
 @register_converter(Twins, "meituan", "timm")
 def convert_twins(state_dict: Mapping[str, Tensor], model: nn.Module) -> StateDict:
     """Official Twins / timm Twins -> visionzoo (see the mapping above)."""
-    out = {_twins_key(k): v for k, v in state_dict.items()}
+    out = {rename_by_first_rule(k, _RULES): v for k, v in state_dict.items()}
     lsa_keys = sorted(k for k in out if k.endswith(".attn.qkv.weight"))
     model_lsa = any(k.endswith(".attn.qkv.weight") for k in model.state_dict())
     if bool(lsa_keys) != model_lsa:

@@ -82,12 +82,10 @@ class VisionTransformer(TimmBackbone):
             raise ValueError("global_pool='token' needs class_token=True; use global_pool='avg' without a class token")
         norm_layer = norm_layer or partial(nn.LayerNorm, eps=1e-6)
         use_fc_norm = global_pool in ("avg", "max") if fc_norm is None else fc_norm
-        self.num_classes = num_classes
-        self.in_chans = in_chans
-        self.global_pool = global_pool
-        self.num_features = self.head_hidden_size = self.embed_dim = embed_dim
-        self.num_prefix_tokens = 1 if class_token else 0
         self.has_class_token = class_token
+        self._init_interface(in_chans, num_classes, global_pool, embed_dim)
+        self.embed_dim = embed_dim
+        self.num_prefix_tokens = 1 if class_token else 0
 
         self.spatial_dims = spatial_dims
         self.patch_embed = PatchEmbed(patch_size, in_chans, embed_dim, spatial_dims=spatial_dims)
@@ -129,8 +127,7 @@ class VisionTransformer(TimmBackbone):
         )
         self.norm = nn.Identity() if use_fc_norm else norm_layer(embed_dim)
         self.fc_norm = norm_layer(embed_dim) if use_fc_norm else nn.Identity()
-        self.head_drop = nn.Dropout(drop_rate)
-        self.head = nn.Linear(embed_dim, num_classes) if num_classes > 0 else nn.Identity()
+        self._init_classifier(drop_rate)
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -138,10 +135,7 @@ class VisionTransformer(TimmBackbone):
         if self.cls_token is not None:
             nn.init.normal_(self.cls_token, std=1e-6)
         for m in self.modules():
-            if isinstance(m, nn.Linear):
-                trunc_normal_(m.weight, std=0.02)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
+            self._init_linear(m)
 
     # --- timm model interface -------------------------------------------------------------------
     @torch.jit.ignore

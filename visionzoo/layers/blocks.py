@@ -29,14 +29,17 @@ class TransformerBlock(nn.Module):
         drop_path: float = 0.0,
         proj_drop: float = 0.0,
         init_values: float | None = None,
+        mlp_layer: Callable[..., nn.Module] = Mlp,
     ) -> None:
+        """`mlp_layer` builds the MLP from ``in_features``, ``hidden_features``, ``act_layer`` and ``drop`` (timm's
+        convention; PVTv2 passes its depthwise-conv MLP)."""
         super().__init__()
         self.norm1 = norm_layer(dim)
         self.attn = mixer
         self.ls1 = LayerScale(dim, init_values=init_values) if init_values else nn.Identity()
         self.drop_path1 = DropPath(drop_path) if drop_path > 0.0 else nn.Identity()
         self.norm2 = norm_layer(dim)
-        self.mlp = Mlp(in_features=dim, hidden_features=int(dim * mlp_ratio), act_layer=act_layer, drop=proj_drop)
+        self.mlp = mlp_layer(in_features=dim, hidden_features=int(dim * mlp_ratio), act_layer=act_layer, drop=proj_drop)
         self.ls2 = LayerScale(dim, init_values=init_values) if init_values else nn.Identity()
         self.drop_path2 = DropPath(drop_path) if drop_path > 0.0 else nn.Identity()
 
