@@ -8,7 +8,7 @@ enhancing tumour); which integer labels make each region differs by format, so i
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 __all__ = [
     "BratsFormat",
@@ -67,6 +67,18 @@ class BratsFormat:
 
 
 _NII = r"\.nii(?:\.gz)?"
+# BraTS 2023's naming, shared by 2024 (which adds the resection-cavity label)
+_BRATS2023 = BratsFormat(
+    name="brats2023",
+    description="BraTS 2023 (GLI and siblings): BraTS-GLI-XXXXX-XXX/BraTS-GLI-XXXXX-XXX-{t1n,t1c,t2w,t2f,seg}"
+    ".nii.gz; labels 1 NCR, 2 ED, 3 ET",
+    suffixes=("t2f", "t1c", "t1n", "t2w"),
+    regions=(frozenset({1, 3}), frozenset({1, 2, 3}), frozenset({3})),
+    allowed_labels=frozenset({0, 1, 2, 3}),
+    et_label=3, core_label=1, oedema_label=2,
+    file_pattern=re.compile(rf"^(BraTS-[A-Z]+-\d+-\d+)-(t2f|t1c|t1n|t2w|seg){_NII}$"),
+    case_id_template="BraTS-GLI-{:05d}-000",
+)
 
 FORMATS: dict[str, BratsFormat] = {
     f.name: f
@@ -82,26 +94,13 @@ FORMATS: dict[str, BratsFormat] = {
             file_pattern=re.compile(rf"^(BraTS20\d\d_\d+)_(flair|t1ce|t1|t2|seg){_NII}$"),
             case_id_template="BraTS2021_{:05d}",
         ),
-        BratsFormat(
-            name="brats2023",
-            description="BraTS 2023 (GLI and siblings): BraTS-GLI-XXXXX-XXX/BraTS-GLI-XXXXX-XXX-{t1n,t1c,t2w,t2f,seg}"
-            ".nii.gz; labels 1 NCR, 2 ED, 3 ET",
-            suffixes=("t2f", "t1c", "t1n", "t2w"),
-            regions=(frozenset({1, 3}), frozenset({1, 2, 3}), frozenset({3})),
-            allowed_labels=frozenset({0, 1, 2, 3}),
-            et_label=3, core_label=1, oedema_label=2,
-            file_pattern=re.compile(rf"^(BraTS-[A-Z]+-\d+-\d+)-(t2f|t1c|t1n|t2w|seg){_NII}$"),
-            case_id_template="BraTS-GLI-{:05d}-000",
-        ),
-        BratsFormat(
+        _BRATS2023,
+        replace(
+            _BRATS2023,
             name="brats2024",
             description="BraTS 2024 post-treatment GLI: 2023 naming; labels 1 NETC, 2 SNFH, 3 ET, "
             "4 resection cavity (not tumour: excluded from TC/WT/ET)",
-            suffixes=("t2f", "t1c", "t1n", "t2w"),
-            regions=(frozenset({1, 3}), frozenset({1, 2, 3}), frozenset({3})),
             allowed_labels=frozenset({0, 1, 2, 3, 4}),
-            et_label=3, core_label=1, oedema_label=2,
-            file_pattern=re.compile(rf"^(BraTS-[A-Z]+-\d+-\d+)-(t2f|t1c|t1n|t2w|seg){_NII}$"),
             case_id_template="BraTS-GLI-{:05d}-100",
         ),
         BratsFormat(

@@ -20,14 +20,21 @@ from ...layers import Mlp, MultiHeadAttention
 __all__ = ["DETREncoderLayer", "DETRDecoderLayer", "DETREncoder", "DETRDecoder", "DETRTransformer"]
 
 
-class DETREncoderLayer(nn.Module):
-    """Post-norm self-attention layer: ``x = norm1(x + attn(x + pos, x + pos, x)); x = norm2(x + mlp(x))``."""
+class _SelfAttentionLayer(nn.Module):
+    """What both layers open with: self-attention (``self_attn``), its dropout (``drop1``) and post-norm (``norm1``)."""
 
-    def __init__(self, dim: int, num_heads: int, dim_feedforward: int, dropout: float = 0.1) -> None:
+    def __init__(self, dim: int, num_heads: int, dropout: float) -> None:
         super().__init__()
         self.self_attn = MultiHeadAttention(dim, num_heads, attn_drop=dropout)
         self.drop1 = nn.Dropout(dropout)
         self.norm1 = nn.LayerNorm(dim)
+
+
+class DETREncoderLayer(_SelfAttentionLayer):
+    """Post-norm self-attention layer: ``x = norm1(x + attn(x + pos, x + pos, x)); x = norm2(x + mlp(x))``."""
+
+    def __init__(self, dim: int, num_heads: int, dim_feedforward: int, dropout: float = 0.1) -> None:
+        super().__init__(dim, num_heads, dropout)
         self.mlp = Mlp(dim, dim_feedforward, act_layer=nn.ReLU, drop=dropout)
         self.norm2 = nn.LayerNorm(dim)
 
@@ -37,14 +44,11 @@ class DETREncoderLayer(nn.Module):
         return self.norm2(src + self.mlp(src))
 
 
-class DETRDecoderLayer(nn.Module):
+class DETRDecoderLayer(_SelfAttentionLayer):
     """Post-norm decoder layer: query self-attention, cross-attention to the encoder memory, feed-forward."""
 
     def __init__(self, dim: int, num_heads: int, dim_feedforward: int, dropout: float = 0.1) -> None:
-        super().__init__()
-        self.self_attn = MultiHeadAttention(dim, num_heads, attn_drop=dropout)
-        self.drop1 = nn.Dropout(dropout)
-        self.norm1 = nn.LayerNorm(dim)
+        super().__init__(dim, num_heads, dropout)
         self.cross_attn = MultiHeadAttention(dim, num_heads, attn_drop=dropout)
         self.drop2 = nn.Dropout(dropout)
         self.norm2 = nn.LayerNorm(dim)
