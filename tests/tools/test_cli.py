@@ -100,6 +100,23 @@ def test_packaged_config_loads_with_its_base_files():
     assert cls.model is not None
 
 
+def test_wheel_layout_configs_resolve_and_inherit_from_the_package(tmp_path, monkeypatch):
+    """In a wheel, configs/ is visionzoo/_configs (setup.py's build step): found first, _base_ resolved there."""
+    import shutil
+
+    import visionzoo.cli._configs as configs
+
+    package = tmp_path / "site-packages" / "visionzoo"
+    shutil.copytree(REPO / "configs", package / "_configs")
+    monkeypatch.setattr(configs, "_PACKAGE", package)
+    monkeypatch.chdir(tmp_path)
+    assert configs.configs_root() == package / "_configs"
+    assert configs.resolve_config("detr_shapes_synthetic") == package / "_configs" / "detr_shapes_synthetic.py"
+    cfg = configs.load_config("detr_shapes_synthetic")  # _base_ = ["detr_r50_coco.py"] -> _base_/datasets, schedules
+    assert cfg.filename == str(package / "_configs" / "detr_shapes_synthetic.py")
+    assert cfg.default_scope == "visionzoo" and cfg.optim_wrapper is not None
+
+
 def test_train_errors_are_one_line_exit_2(tmp_path):
     proc = _vz(["train", "swin_unetr_brats_synthetik", "--work-dir", str(tmp_path / "wd")], cwd=tmp_path)
     assert proc.returncode == 2
