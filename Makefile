@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # Tests run one pytest-xdist worker per core, each with a single torch thread.
 WORKERS ?= 2
 
-.PHONY: install test demo demo-cls bench clean
+.PHONY: install test demo demo-cls bench wheel-check clean
 
 install: $(STAMP)
 
@@ -28,6 +28,10 @@ demo-cls: install
 bench: install
 	$(PY) tools/benchmark.py vit_small_patch16_224 --compare timm --batch-size 8
 	$(PY) tools/benchmark.py swin_tiny_patch4_window7_224 --compare timm --batch-size 8
+
+# the wheel in a fresh venv outside the repository: visionzoo list, info and a one-epoch train (~3 min)
+wheel-check: install
+	.ci/wheel_check.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
