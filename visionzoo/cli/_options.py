@@ -33,6 +33,6 @@ class DictAction(argparse.Action):
     def __call__(self, parser, namespace, values, option_string=None):  # noqa: D102, ANN001 (argparse's signature)
         from ._errors import import_engine
 
-        action = import_engine().CfgOptionsAction(self.option_strings, self.dest, nargs=self.nargs, default=self.default,
-                                  metavar=self.metavar)
+        action = import_engine().CfgOptionsAction(self.option_strings, self.dest, nargs=self.nargs,
+                                                  default=self.default, metavar=self.metavar)
         action(parser, namespace, values, option_string)
