@@ -211,6 +211,7 @@ _CBAM_CFG = {**_RESNET_CFG, "paper": "https://arxiv.org/abs/1807.06521"}
 _TRIPLET_CFG = {**_RESNET_CFG, "paper": "https://arxiv.org/abs/2010.03045"}
 _SE_CFG = {**_RESNET_CFG, "paper": "https://arxiv.org/abs/1709.01507"}
 
+_CBAM = dict(type="cbam", reduction=16)  # the CBAM paper's block attention: reduction 16, 7x7 spatial gate
 _DEPTHS = {18: ("basic", (2, 2, 2, 2)), 34: ("basic", (3, 4, 6, 3)), 50: ("bottleneck", (3, 4, 6, 3)),
            101: ("bottleneck", (3, 4, 23, 3))}
 
@@ -218,7 +219,7 @@ _DEPTHS = {18: ("basic", (2, 2, 2, 2)), 34: ("basic", (3, 4, 6, 3)), 50: ("bottl
 def _resnet(depth: int, default_attn: AttnCfg = None, **kwargs: Any) -> ResNet:
     """ResNet-`depth` with `default_attn` in every block unless the caller passes its own ``block_attn``."""
     block, layers = _DEPTHS[depth]
-    kwargs.setdefault("block_attn", default_attn)
+    kwargs.setdefault("block_attn", dict(default_attn) if isinstance(default_attn, dict) else default_attn)  # a copy per model
     kwargs.setdefault("layers", layers)
     return ResNet(block=block, **kwargs)
 
@@ -250,25 +251,25 @@ def resnet101(**kwargs: Any) -> ResNet:
 @register_model(**_CBAM_CFG)
 def resnet18_cbam(**kwargs: Any) -> ResNet:
     """ResNet-18 + CBAM (reduction 16, 7x7 spatial gate) in every block."""
-    return _resnet(18, dict(type="cbam", reduction=16), **kwargs)
+    return _resnet(18, _CBAM, **kwargs)
 
 
 @register_model(**_CBAM_CFG)
 def resnet34_cbam(**kwargs: Any) -> ResNet:
     """ResNet-34 + CBAM in every block."""
-    return _resnet(34, dict(type="cbam", reduction=16), **kwargs)
+    return _resnet(34, _CBAM, **kwargs)
 
 
 @register_model(**_CBAM_CFG)
 def resnet50_cbam(**kwargs: Any) -> ResNet:
     """ResNet-50 + CBAM in every block (the official release's architecture)."""
-    return _resnet(50, dict(type="cbam", reduction=16), **kwargs)
+    return _resnet(50, _CBAM, **kwargs)
 
 
 @register_model(**_CBAM_CFG)
 def resnet101_cbam(**kwargs: Any) -> ResNet:
     """ResNet-101 + CBAM in every block."""
-    return _resnet(101, dict(type="cbam", reduction=16), **kwargs)
+    return _resnet(101, _CBAM, **kwargs)
 
 
 @register_model(**_TRIPLET_CFG)

@@ -238,45 +238,53 @@ _VIT_CFG = image_classifier_cfg(
 _VIT_CFG_384 = {**_VIT_CFG, "input_size": (3, 384, 384), "crop_pct": 1.0}
 
 
-def _vit(default_img_size: int, **kwargs: Any) -> VisionTransformer:
-    kwargs.setdefault("img_size", default_img_size)
-    return VisionTransformer(**kwargs)
+_VIT_ARCHS = {  # all patch 16, 12 blocks
+    "tiny": dict(embed_dim=192, num_heads=3),
+    "small": dict(embed_dim=384, num_heads=6),
+    "base": dict(embed_dim=768, num_heads=12),
+}
+
+
+def _vit(arch: str, default_img_size: int, /, **kwargs: Any) -> VisionTransformer:
+    """ViT-`arch`/16 at `default_img_size`; `kwargs` override any of it."""
+    cfg = {"img_size": default_img_size, "patch_size": 16, "depth": 12, **_VIT_ARCHS[arch]}
+    return VisionTransformer(**{**cfg, **kwargs})
 
 
 @register_model(**_VIT_CFG)
 def vit_tiny_patch16_224(**kwargs: Any) -> VisionTransformer:
     """ViT-Ti/16 at 224: 192 wide, 12 blocks, 3 heads (5.7 M params)."""
-    return _vit(224, **{"patch_size": 16, "embed_dim": 192, "depth": 12, "num_heads": 3, **kwargs})
+    return _vit("tiny", 224, **kwargs)
 
 
 @register_model(**_VIT_CFG_384)
 def vit_tiny_patch16_384(**kwargs: Any) -> VisionTransformer:
     """ViT-Ti/16 at 384."""
-    return _vit(384, **{"patch_size": 16, "embed_dim": 192, "depth": 12, "num_heads": 3, **kwargs})
+    return _vit("tiny", 384, **kwargs)
 
 
 @register_model(**_VIT_CFG)
 def vit_small_patch16_224(**kwargs: Any) -> VisionTransformer:
     """ViT-S/16 at 224: 384 wide, 12 blocks, 6 heads (22 M params)."""
-    return _vit(224, **{"patch_size": 16, "embed_dim": 384, "depth": 12, "num_heads": 6, **kwargs})
+    return _vit("small", 224, **kwargs)
 
 
 @register_model(**_VIT_CFG_384)
 def vit_small_patch16_384(**kwargs: Any) -> VisionTransformer:
     """ViT-S/16 at 384."""
-    return _vit(384, **{"patch_size": 16, "embed_dim": 384, "depth": 12, "num_heads": 6, **kwargs})
+    return _vit("small", 384, **kwargs)
 
 
 @register_model(**_VIT_CFG)
 def vit_base_patch16_224(**kwargs: Any) -> VisionTransformer:
     """ViT-B/16 at 224: 768 wide, 12 blocks, 12 heads (86 M params)."""
-    return _vit(224, **{"patch_size": 16, "embed_dim": 768, "depth": 12, "num_heads": 12, **kwargs})
+    return _vit("base", 224, **kwargs)
 
 
 @register_model(**_VIT_CFG_384)
 def vit_base_patch16_384(**kwargs: Any) -> VisionTransformer:
     """ViT-B/16 at 384."""
-    return _vit(384, **{"patch_size": 16, "embed_dim": 768, "depth": 12, "num_heads": 12, **kwargs})
+    return _vit("base", 384, **kwargs)
 
 
 # --- published weights ----------------------------------------------------------------------------
