@@ -82,7 +82,9 @@ def test_cli(tmp_path):
     argv, sys.argv = sys.argv, ["make_synthetic_brats.py", str(tmp_path), "--cases", "2", "--size", "20", "--depth",
                                 "10", "--format", "decathlon", "--folds", "2"]
     try:
-        runpy.run_path(str(Path(__file__).parents[2] / "tools" / "make_synthetic_brats.py"), run_name="__main__")
+        with pytest.raises(SystemExit) as exit_info:  # the script exits with main()'s status
+            runpy.run_path(str(Path(__file__).parents[2] / "tools" / "make_synthetic_brats.py"), run_name="__main__")
     finally:
         sys.argv = argv
+    assert exit_info.value.code == 0
     assert nib.load(str(tmp_path / "imagesTr" / "BRATS_001.nii.gz")).shape == (20, 20, 10, 4)
