@@ -363,7 +363,7 @@ def timm_launcher_main(argv: Sequence[str]) -> None:
         loader = create_loader(dataset, *a, **kw)
         if kw.get("is_training"):
             # the same Pillow 13 fix as ours (posterize keeping 0 bits raises there): both sides can finish a run
-            from .engine.classification_data import fix_timm_posterize
+            from visionzoo.engine.classification_data import fix_timm_posterize
 
             fix_timm_posterize(getattr(dataset, "transform", None))
             _report({"transform": repr(getattr(dataset, "transform", None)), "threads": torch.get_num_threads()})
