@@ -20,6 +20,9 @@ env_cfg = dict(
     mp_cfg=dict(mp_start_method="fork", opencv_num_threads=0),
     dist_cfg=dict(backend="nccl"),  # gloo is used instead on machines without CUDA
     torch_threads=None,  # None: OMP_NUM_THREADS if set, else available cores // processes on this node
+    # glibc: keep freed tensor memory in the process instead of page-faulting it back every step (1.36x per training
+    # step for ResNet-50 on 2 cores; visionzoo.utils.memory); False leaves malloc's defaults
+    keep_freed_memory=True,
 )
 
 visualizer = dict(type="Visualizer", vis_backends=[dict(type="LocalVisBackend"), dict(type="TensorboardVisBackend")])

@@ -48,6 +48,7 @@ from visionzoo.data import (IMG_EXTENSIONS, SHAPE_CATEGORIES, BratsCase, DataFor
                             detection_transforms, find_cases, find_classes, get_format, load_case, read_coco_image,
                             read_image)
 from visionzoo.data.cases import parse_file_name
+from visionzoo.utils.memory import keep_freed_memory
 from visionzoo.weights.checkpoint import checkpoint_meta
 
 from .checkpoint import atomic_write_text, checkpoint_to_run
@@ -550,6 +551,8 @@ def run_inference(cfg: Config, checkpoint: str | os.PathLike | None, inputs: Seq
     task = _TASKS[key]
     dev = _check_device(device)
     ckpt = checkpoint_to_run(cfg, checkpoint)
+    if (cfg.get("env_cfg") or {}).get("keep_freed_memory", True):
+        keep_freed_memory()  # many inputs through one model: reuse freed buffers instead of page-faulting them
     out = Path(out_dir).expanduser()
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"--out {str(out)!r} is a file, not a folder.")

@@ -19,6 +19,8 @@ from mmengine.config import Config
 from mmengine.dist import master_only
 from mmengine.runner import Runner
 
+from visionzoo.utils.memory import keep_freed_memory
+
 from .checkpoint import atomic_write
 from .classification_data import resolve_cls_data
 from .detection_data import resolve_coco_data_root
@@ -190,6 +192,7 @@ def build_runner(
     dist_cfg = dict(env_cfg.get("dist_cfg") or {})
     rank, world_size = init_distributed(launcher, dist_cfg.get("backend"), dist_cfg.get("timeout"))
     threads, why = configure_threads(env_cfg.get("torch_threads"), local_world_size() if world_size > 1 else 1)
+    malloc_tuned = keep_freed_memory() if env_cfg.get("keep_freed_memory", True) else False
     if world_size > 1 and not torch.cuda.is_available():
         wrapper_cfg = dict(cfg.get("model_wrapper_cfg") or {"type": "MMDistributedDataParallel", "broadcast_buffers": False})
         wrapper_cfg.setdefault("device_ids", None)  # mmengine would pass [LOCAL_RANK], a CUDA device
@@ -197,7 +200,8 @@ def build_runner(
     banner = resolve_data_root(cfg, rank) or resolve_coco_data_root(cfg, rank) or resolve_cls_data(cfg, rank)
 
     runner = VisionzooRunner.from_cfg(cfg)
-    runner.logger.info(f"torch threads per process: {threads} ({why}); rank {rank} of {world_size}")
+    runner.logger.info(f"torch threads per process: {threads} ({why}); rank {rank} of {world_size}; freed memory "
+                       f"{'kept in the process (glibc malloc thresholds raised)' if malloc_tuned else 'left to malloc'}")
     if banner:
         runner.logger.warning(banner)
     return runner

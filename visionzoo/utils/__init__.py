@@ -11,6 +11,7 @@ from .files import (
     safe_torch_load,
     temp_path_for,
 )
+from .memory import keep_freed_memory
 
 __all__ = [
     "SAFE_GLOBALS",
@@ -20,6 +21,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "is_temp_path",
+    "keep_freed_memory",
     "publish_file",
     "safe_torch_load",
     "temp_path_for",
