@@ -289,7 +289,7 @@ a, _ = p.parse_known_args()
 import timm.data  # as train.py does: the launcher wraps create_loader (our posterize fix, the transform report)
 dataset = timm.data.create_dataset("", root=str(pathlib.Path(a.data_dir, "train")))
 timm.data.create_loader(dataset, input_size=(3, 32, 32), batch_size=a.b, is_training=True, num_workers=0,
-                        auto_augment="rand-m9-mstd0.5-inc1")
+                        auto_augment="rand-m9-mstd0.5-inc1", use_prefetcher=False, device="cpu")
 n = len(list(pathlib.Path(a.data_dir, "train").rglob("*.jpg"))) // a.b
 print(f"Model {a.model} created, param count:1234", file=sys.stderr)
 for i in range(n):
