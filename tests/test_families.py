@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import visionzoo as vz
+from visionzoo.export.onnx import output_tensors
 from visionzoo.registry import get_tiny_cfg
 from visionzoo.weights.converters import converters_for, detect_source
 
@@ -19,14 +20,6 @@ def _tiny(name: str, **extra):
     cfg = get_tiny_cfg(name)
     torch.manual_seed(0)
     return vz.create_model(name, **{**cfg["kwargs"], **extra}).eval(), torch.randn(2, *cfg["input_size"])
-
-
-def _tensors(out) -> list[torch.Tensor]:
-    if isinstance(out, torch.Tensor):
-        return [out]
-    if isinstance(out, dict):
-        return [t for v in out.values() for t in _tensors(v)]
-    return [t for v in out for t in _tensors(v)]
 
 
 def test_every_model_declares_a_tiny_config():
@@ -61,7 +54,7 @@ def test_state_dict_round_trip(name, tmp_path):
     torch.manual_seed(1)  # a different initialisation: the file must overwrite all of it
     again = vz.create_model(name, checkpoint_path=str(path), **get_tiny_cfg(name)["kwargs"]).eval()
     with torch.no_grad():
-        for a, b in zip(_tensors(model(x)), _tensors(again(x)), strict=True):
+        for a, b in zip(output_tensors(model(x)), output_tensors(again(x)), strict=True):
             assert torch.equal(a, b), name
 
 

@@ -10,7 +10,7 @@ import torch
 
 import visionzoo as vz
 from visionzoo.export import OnnxExportError
-from visionzoo.export.onnx import window_size_limits
+from visionzoo.export.onnx import output_tensors, window_size_limits
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -56,21 +56,13 @@ def test_every_registered_model_exports_and_matches(name, tmp_path):
         model.load_state_dict(twin.state_dict())
         with torch.no_grad():
             ours, theirs = model.eval()(x), twin.eval()(x)
-        for a, b in zip(_tensors(ours), _tensors(theirs)):
+        for a, b in zip(output_tensors(ours), output_tensors(theirs)):
             assert torch.equal(a, b), f"{name} builds the same modules as {representative} but computes differently"
         return
     report = vz.export_onnx(model, tmp_path / f"{name}.onnx", x, benchmark=False, verbose=False, optimize=False)
     assert [c["passed"] for c in report.checks] == [True, True]
     assert report.checks[1]["shape"][0] == 2  # the second check ran a larger batch through the dynamic axis
     onnx.checker.check_model(str(tmp_path / f"{name}.onnx"))
-
-
-def _tensors(out) -> list[torch.Tensor]:
-    if isinstance(out, torch.Tensor):
-        return [out]
-    if isinstance(out, dict):
-        return [t for v in out.values() for t in _tensors(v)]
-    return [t for v in out for t in _tensors(v)]
 
 
 @pytest.mark.parametrize("name", ["vit_small_patch16_224", "swin_tiny_patch4_window7_224"])

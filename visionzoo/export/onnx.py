@@ -38,7 +38,7 @@ from torch import Tensor
 
 from ..layers import WindowAttention, explicit_attention
 
-__all__ = ["ExportReport", "OnnxExportError", "export_onnx", "window_size_limits", "output_names_of",
+__all__ = ["ExportReport", "OnnxExportError", "export_onnx", "window_size_limits", "output_names_of", "output_tensors",
            "task_of_outputs"]
 
 QUANTIZE_CHOICES = (None, "int8")
@@ -104,13 +104,14 @@ class ExportReport:
         return "\n".join(lines)
 
 
-def _first_tensor(out: Any) -> list[Tensor]:
+def output_tensors(out: Any) -> list[Tensor]:
+    """The tensors of a model output (a tensor, or dicts/lists of them), in the exporter's order."""
     if isinstance(out, Tensor):
         return [out]
     if isinstance(out, dict):
-        return [t for v in out.values() for t in _first_tensor(v)]
+        return [t for v in out.values() for t in output_tensors(v)]
     if isinstance(out, (list, tuple)):
-        return [t for v in out for t in _first_tensor(v)]
+        return [t for v in out for t in output_tensors(v)]
     return []
 
 
@@ -862,7 +863,7 @@ def _verify(
     model.eval()
     for sample in samples:
         with torch.no_grad():
-            expected = [t.numpy() for t in _first_tensor(model(*sample))]
+            expected = [t.numpy() for t in output_tensors(model(*sample))]
         got = session.run(None, {n: t.numpy() for n, t in zip(names, sample)})
         diff = max(float(np.abs(g - e).max()) for g, e in zip(got, expected))
         scale = max(1.0, max(float(np.abs(e).max()) for e in expected))
