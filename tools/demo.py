@@ -23,7 +23,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from visionzoo.cli._errors import run_main
+from visionzoo.cli import run_main
 
 REPO = Path(__file__).resolve().parents[1]
 

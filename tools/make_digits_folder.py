@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from visionzoo.cli._errors import run_main
+from visionzoo.cli import run_main
 
 
 class _Parser(argparse.ArgumentParser):

@@ -7,8 +7,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from visionzoo.cli._errors import run_main
-from visionzoo.cli._options import non_negative_int, positive_int
+from visionzoo.cli import non_negative_int, positive_int, run_main
 from visionzoo.data import SyntheticBratsConfig, write_synthetic_brats
 
 FORMATS = ("brats2021", "brats2023", "brats2024", "decathlon")

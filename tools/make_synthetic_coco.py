@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from visionzoo.cli._errors import run_main
-from visionzoo.cli._options import positive_int
+from visionzoo.cli import positive_int, run_main
 from visionzoo.data import SyntheticShapesConfig, write_synthetic_coco
 
 

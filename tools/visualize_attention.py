@@ -18,7 +18,7 @@ import cv2
 
 import visionzoo as vz
 from visionzoo.visualize import attention_maps, attention_rollout, detr_cross_attention, overlay_maps, preprocess_image
-from visionzoo.cli._errors import run_main
+from visionzoo.cli import run_main
 
 
 def _detr_maps(model, x, count: int) -> dict:

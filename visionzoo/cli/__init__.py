@@ -13,6 +13,9 @@
 CONFIG is a file or the name of a packaged config (``swin_unetr_brats_synthetic``,
 ``classification/swin_tiny_in1k``): `visionzoo.cli._configs.resolve_config`. ``tools/*.py`` are thin wrappers
 over the same modules. This package is the top layer: nothing else in visionzoo imports it.
+
+For scripts of their own, tools use `run_main` (user errors as one ``error:`` line, exit status 2), `UserError`
+and the argparse types `positive_int` / `non_negative_int` from here.
 """
 from __future__ import annotations
 
@@ -20,7 +23,10 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-__all__ = ["COMMANDS", "main"]
+from ._errors import UserError, run_main
+from ._options import non_negative_int, positive_int
+
+__all__ = ["COMMANDS", "main", "run_main", "UserError", "positive_int", "non_negative_int"]
 
 COMMANDS: dict[str, tuple[str, str]] = {  # command -> (module, one-line summary)
     "list": ("listing", "list registered models, pretrained weight tags (--pretrained) or packaged configs (--configs)"),
