@@ -40,7 +40,40 @@ def _conv1x1(in_chs: int, out_chs: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(in_chs, out_chs, kernel_size=1, stride=stride, bias=False)
 
 
-class BasicBlock(nn.Module):
+class _ResidualBlock(nn.Module):
+    """A residual block: ``relu(attn(branch(x)) + shortcut(x))``, the shortcut `downsample` (1x1 conv-BN) or identity.
+
+    Subclasses build their branch (``conv{i}``/``bn{i}``, ``relu``), then `_init_shortcut`, and define `_branch`
+    (the convs and BNs up to the last BN) and `last_bn`.
+    """
+
+    expansion: int
+    relu: nn.Module
+
+    def _init_shortcut(self, out_chs: int, downsample: nn.Module | None, stride: int, attn: AttnCfg) -> None:
+        """The attention on the `out_chs`-wide branch (None without `attn`), the shortcut and the block's stride."""
+        self.attn = build_conv_attention(attn, out_chs)
+        self.downsample = downsample
+        self.stride = stride
+
+    def last_bn(self) -> nn.BatchNorm2d:
+        """The branch's last BatchNorm (zeroed by ``zero_init_last``)."""
+        raise NotImplementedError
+
+    def _branch(self, x: Tensor) -> Tensor:
+        """The residual branch up to its last BatchNorm."""
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> Tensor:
+        shortcut = x if self.downsample is None else self.downsample(x)
+        out = self._branch(x)
+        if self.attn is not None:
+            out = self.attn(out)
+        out += shortcut
+        return self.relu(out)
+
+
+class BasicBlock(_ResidualBlock):
     """Two 3x3 convs (ResNet-18/34); ``attn`` (optional) gates the residual branch before the addition."""
 
     expansion = 1
@@ -53,24 +86,17 @@ class BasicBlock(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.conv2 = _conv3x3(planes, planes)
         self.bn2 = nn.BatchNorm2d(planes)
-        self.attn = build_conv_attention(attn, planes)
-        self.downsample = downsample
-        self.stride = stride
+        self._init_shortcut(planes, downsample, stride, attn)
 
     def last_bn(self) -> nn.BatchNorm2d:
         return self.bn2
 
-    def forward(self, x: Tensor) -> Tensor:
-        shortcut = x if self.downsample is None else self.downsample(x)
+    def _branch(self, x: Tensor) -> Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        if self.attn is not None:
-            out = self.attn(out)
-        out += shortcut
-        return self.relu(out)
+        return self.bn2(self.conv2(out))
 
 
-class Bottleneck(nn.Module):
+class Bottleneck(_ResidualBlock):
     """1x1 reduce, 3x3 (strided), 1x1 expand (ResNet-50/101); ``attn`` gates the branch before the addition."""
 
     expansion = 4
@@ -86,22 +112,15 @@ class Bottleneck(nn.Module):
         self.conv3 = _conv1x1(planes, out_chs)
         self.bn3 = nn.BatchNorm2d(out_chs)
         self.relu = nn.ReLU(inplace=True)
-        self.attn = build_conv_attention(attn, out_chs)
-        self.downsample = downsample
-        self.stride = stride
+        self._init_shortcut(out_chs, downsample, stride, attn)
 
     def last_bn(self) -> nn.BatchNorm2d:
         return self.bn3
 
-    def forward(self, x: Tensor) -> Tensor:
-        shortcut = x if self.downsample is None else self.downsample(x)
+    def _branch(self, x: Tensor) -> Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        if self.attn is not None:
-            out = self.attn(out)
-        out += shortcut
-        return self.relu(out)
+        return self.bn3(self.conv3(out))
 
 
 _BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}
@@ -171,7 +190,7 @@ class ResNet(TimmBackbone):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
         for m in self.modules():
-            if isinstance(m, (BasicBlock, Bottleneck)):
+            if isinstance(m, _ResidualBlock):
                 if zero_init_last:
                     nn.init.zeros_(m.last_bn().weight)
                 if m.attn is not None and hasattr(m.attn, "init_weights"):
