@@ -1,6 +1,7 @@
 """Model cards: every registered model and weight tag has a row, committed cards match a fresh render, clear errors, --measure."""
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import shutil
@@ -18,11 +19,21 @@ CARDS = REPO / "model_cards"
 
 
 @pytest.fixture(scope="module")
-def tool():
-    """tools/model_cards.py as a module (registered in sys.modules: its dataclasses need that)."""
-    module = load_tool("model_cards")
-    yield module
-    sys.modules.pop(module.__name__, None)
+def cardgen():
+    """The package tools/cardgen with its modules, imported the way tools/model_cards.py (loaded here) imports it."""
+    tools_dir = str(REPO / "tools")
+    on_path = tools_dir in sys.path
+    wrapper = load_tool("model_cards")  # puts tools/ on sys.path and imports cardgen.cli
+    package = importlib.import_module("cardgen")
+    for module in ("cli", "common", "measure", "render", "tables", "templates", "text"):
+        importlib.import_module(f"cardgen.{module}")
+    assert wrapper.main is package.cli.main, "tools/model_cards.py must run cardgen.cli.main"
+    yield package
+    sys.modules.pop(wrapper.__name__, None)
+    for name in [m for m in sys.modules if m == "cardgen" or m.startswith("cardgen.")]:
+        sys.modules.pop(name)
+    if not on_path and tools_dir in sys.path:
+        sys.path.remove(tools_dir)
 
 
 def _row(text: str, first_cell: str) -> str | None:
@@ -38,10 +49,10 @@ def _copy_templates(dst: Path, names: list[str] | None = None) -> Path:
     return dst
 
 
-def test_every_registered_model_and_weight_tag_has_a_row_in_its_card(tool):
+def test_every_registered_model_and_weight_tag_has_a_row_in_its_card(cardgen):
     cards: dict[Path, str] = {}
     for name in vz.list_models():
-        card = tool.card_for_model(name)
+        card = cardgen.templates.card_for_model(name)
         text = cards.setdefault(card, card.read_text(encoding="utf-8"))
         assert _row(text, f"`{name}`"), f"{card.name} has no variants row for {name}: run tools/model_cards.py"
         for tag in vz.list_pretrained(name):
@@ -49,27 +60,27 @@ def test_every_registered_model_and_weight_tag_has_a_row_in_its_card(tool):
                 assert _row(text, f"`{tag}`"), f"{card.name} has no weights row for {tag}"
     assert {p.name for p in cards} >= {"vit.md", "swin.md", "swin_unetr.md"}
     # a card that covers several registry families: unetr lives in the Swin UNETR card
-    assert tool.card_for_model("unetr").name == "swin_unetr.md"
+    assert cardgen.templates.card_for_model("unetr").name == "swin_unetr.md"
 
 
-def test_committed_cards_match_a_fresh_render(tool, capsys):
-    rc = tool.main(["--check"])
+def test_committed_cards_match_a_fresh_render(cardgen, capsys):
+    rc = cardgen.cli.main(["--check"])
     out = capsys.readouterr()
     assert rc == 0, f"model cards are stale (run .venv/bin/python tools/model_cards.py):\n{out.err}"
     assert "up to date" in out.out
 
 
-def test_check_reports_changed_and_orphaned_cards(tool, tmp_path, capsys):
+def test_check_reports_changed_and_orphaned_cards(cardgen, tmp_path, capsys):
     out_dir = tmp_path / "cards"
     out_dir.mkdir()
     for card in ("vit.md", "swin.md", "swin_unetr.md"):
         shutil.copy(CARDS / card, out_dir / card)
     vit = out_dir / "vit.md"
     vit.write_text(vit.read_text(encoding="utf-8").replace("| `vit_tiny_patch16_224` |", "| `vit_tiny_old` |"))
-    (out_dir / "retired.md").write_text(tool.GENERATED_MARK + " from a template that is gone -->\n# old\n")
+    (out_dir / "retired.md").write_text(cardgen.render.GENERATED_MARK + " from a template that is gone -->\n# old\n")
     (out_dir / "README.md").write_text("# hand-written, not generated\n")
 
-    assert tool.main(["--check", "--out-dir", str(out_dir)]) == 1
+    assert cardgen.cli.main(["--check", "--out-dir", str(out_dir)]) == 1
     err = capsys.readouterr().err
     assert "vit.md is out of date" in err and "vit_tiny_old" in err
     assert "retired.md was generated but no template produces it" in err
@@ -77,10 +88,10 @@ def test_check_reports_changed_and_orphaned_cards(tool, tmp_path, capsys):
     assert "vit_tiny_old" in vit.read_text(encoding="utf-8"), "--check must not write"
 
 
-def test_family_without_template_is_an_error_naming_the_file_to_write(tool, tmp_path, capsys):
+def test_family_without_template_is_an_error_naming_the_file_to_write(cardgen, tmp_path, capsys):
     templates = _copy_templates(tmp_path / "templates", ["vit", "swin"])
     out_dir = tmp_path / "cards"
-    assert tool.main(["--templates", str(templates), "--out-dir", str(out_dir)]) == 2
+    assert cardgen.cli.main(["--templates", str(templates), "--out-dir", str(out_dir)]) == 2
     err = capsys.readouterr().err
     assert "no model card template" in err
     assert "family 'swin_unetr' (swin_unetr, swin_unetr_brats)" in err and "family 'unetr' (unetr)" in err
@@ -88,27 +99,27 @@ def test_family_without_template_is_an_error_naming_the_file_to_write(tool, tmp_
     assert not out_dir.exists(), "nothing is rendered when a template is missing"
 
 
-def test_template_placeholder_errors(tool, tmp_path, capsys):
+def test_template_placeholder_errors(cardgen, tmp_path, capsys):
     templates = _copy_templates(tmp_path / "templates")
     vit = templates / "vit.md"
     vit.write_text(vit.read_text(encoding="utf-8").replace("{{usage}}", "{{usage}} {{speed_table}}"))
-    assert tool.main(["--templates", str(templates), "--check"]) == 2
+    assert cardgen.cli.main(["--templates", str(templates), "--check"]) == 2
     assert "unknown placeholder(s) {{speed_table}}" in capsys.readouterr().err
 
     vit.write_text(vit.read_text(encoding="utf-8").replace("{{usage}} {{speed_table}}", ""))
-    assert tool.main(["--templates", str(templates), "--check"]) == 2
+    assert cardgen.cli.main(["--templates", str(templates), "--check"]) == 2
     assert "add {{usage}}" in capsys.readouterr().err
 
 
-def test_meta_device_counts_equal_a_real_forward(tool):
+def test_meta_device_counts_equal_a_real_forward(cardgen):
     name = "vit_tiny_patch16_224"
-    params, gmacs = tool.static_counts(name)
+    params, gmacs = cardgen.tables.static_counts(name)  # what the variants table counts with
     model = vz.create_model(name)
     assert params == pytest.approx(count_params(model), rel=1e-9)
     assert gmacs == pytest.approx(count_gmacs(model, (224, 224), 3), rel=1e-9)
 
 
-def test_measure_one_tiny_model_writes_json_and_renders_its_card(tool, tmp_path, capsys):
+def test_measure_one_tiny_model_writes_json_and_renders_its_card(cardgen, tmp_path, capsys):
     measurements = tmp_path / "measurements.json"
     # an older entry for another model, taken when vit_base had other params: kept, and marked stale
     older = dict(params_m=50.0, gmacs=16.35, input_size=[3, 224, 224], throughput=2.5, unit="img/s", batch_size=8,
@@ -116,9 +127,9 @@ def test_measure_one_tiny_model_writes_json_and_renders_its_card(tool, tmp_path,
                  date="2026-01-01")
     measurements.write_text(json.dumps({"schema": 1, "models": {"vit_base_patch16_224": older}}))
     out_dir = tmp_path / "cards"
-    rc = tool.main(["--measure", "vit_tiny_patch16_224", "--measurements", str(measurements), "--out-dir",
-                    str(out_dir), "--img-size", "32", "--batch-size", "2", "--warmup", "0", "--runs", "1",
-                    "--threads", "1"])
+    rc = cardgen.cli.main(["--measure", "vit_tiny_patch16_224", "--measurements", str(measurements), "--out-dir",
+                           str(out_dir), "--img-size", "32", "--batch-size", "2", "--warmup", "0", "--runs",
+                           "1", "--threads", "1"])
     assert rc == 0, capsys.readouterr().err
 
     models = json.loads(measurements.read_text())["models"]
