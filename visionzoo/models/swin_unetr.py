@@ -51,27 +51,32 @@ def _channels_last(x: Tensor) -> Tensor:
 
 
 class SwinUNETREncoder(nn.Module):
-    """Hierarchical Swin encoder: ``forward(x) -> [F, 2F, 4F, 8F, 16F]`` channels-first maps at strides 2..32."""
+    """Hierarchical Swin encoder: ``forward(x) -> [F, 2F, 4F, 8F, 16F]`` channels-first maps at strides 2..32.
+
+    Built by `SwinUNETR`, which holds the defaults and passes every argument by name (``embed_dim`` is its
+    ``feature_size``).
+    """
 
     def __init__(
         self,
+        *,
         in_chans: int,
-        embed_dim: int = 48,
-        patch_size: int = 2,
-        depths: Sequence[int] = (2, 2, 2, 2),
-        num_heads: Sequence[int] = (3, 6, 12, 24),
-        window_size: int | Sequence[int] = 7,
-        mlp_ratio: float = 4.0,
-        qkv_bias: bool = True,
-        drop_rate: float = 0.0,
-        attn_drop_rate: float = 0.0,
-        drop_path_rate: float = 0.0,
-        patch_norm: bool = False,
-        normalize: bool = True,
-        spatial_dims: int = 3,
-        downsample: str = "merging",
-        use_v2: bool = False,
-        attn: dict[str, Any] | None = None,
+        embed_dim: int,
+        patch_size: int,
+        depths: Sequence[int],
+        num_heads: Sequence[int],
+        window_size: int | Sequence[int],
+        mlp_ratio: float,
+        qkv_bias: bool,
+        drop_rate: float,
+        attn_drop_rate: float,
+        drop_path_rate: float,
+        patch_norm: bool,
+        normalize: bool,
+        spatial_dims: int,
+        downsample: str,
+        use_v2: bool,
+        attn: dict[str, Any] | None,
     ) -> None:
         super().__init__()
         if downsample not in MERGE_ORDERS:
@@ -179,23 +184,10 @@ class SwinUNETR(nn.Module):
         self.spatial_dims = spatial_dims
         self.stride = patch_size * 2 ** len(depths)
         self.encoder = SwinUNETREncoder(
-            in_chans,
-            feature_size,
-            patch_size,
-            depths,
-            num_heads,
-            window_size,
-            mlp_ratio,
-            qkv_bias,
-            drop_rate,
-            attn_drop_rate,
-            drop_path_rate,
-            patch_norm,
-            normalize,
-            spatial_dims,
-            downsample,
-            use_v2,
-            attn,
+            in_chans=in_chans, embed_dim=feature_size, patch_size=patch_size, depths=depths, num_heads=num_heads,
+            window_size=window_size, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, drop_rate=drop_rate,
+            attn_drop_rate=attn_drop_rate, drop_path_rate=drop_path_rate, patch_norm=patch_norm, normalize=normalize,
+            spatial_dims=spatial_dims, downsample=downsample, use_v2=use_v2, attn=attn,
         )
         self.decoder = SwinUNETRDecoder(in_chans, num_classes, feature_size, spatial_dims, norm_name)
 
