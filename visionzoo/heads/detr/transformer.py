@@ -109,16 +109,17 @@ class DETRTransformer(nn.Module):
     Returns ``(hs[L, B, Q, C], memory[B, C, H, W])``: the decoder's normalised outputs of every layer
     (``L = num_decoder_layers``, or 1 without `return_intermediate`) and the encoder output. `mask` is
     True at padding; None means every position is valid. The decoder starts from zeros; the queries enter
-    as position embeddings (``query_pos``) in every layer, as in the paper.
+    as position embeddings (``query_pos``) in every layer, as in the paper. Its sizes are given, as those of its
+    encoder and decoder are; the paper's (256 wide, 8 heads, 6 + 6 layers, FFN 2048) are the DETR model's defaults.
     """
 
     def __init__(
         self,
-        d_model: int = 256,
-        nhead: int = 8,
-        num_encoder_layers: int = 6,
-        num_decoder_layers: int = 6,
-        dim_feedforward: int = 2048,
+        d_model: int,
+        nhead: int,
+        num_encoder_layers: int,
+        num_decoder_layers: int,
+        dim_feedforward: int,
         dropout: float = 0.1,
         return_intermediate: bool = True,
     ) -> None:
