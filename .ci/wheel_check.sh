@@ -26,6 +26,8 @@ step "built $(basename "$WHEEL")"
 step "installing it with [all] into a fresh venv"
 python3 -m venv "$WORK/venv"
 "$WORK/venv/bin/python" -m pip install --quiet -c "$REPO/constraints.txt" "${WHEEL}[all]"
+opencv=$("$WORK/venv/bin/python" -m pip list --format=freeze 2>/dev/null | grep -ci '^opencv' || true)
+[ "$opencv" = 1 ] || { echo "expected one OpenCV wheel with [all], found $opencv" >&2; exit 1; }
 
 mkdir "$WORK/run"
 cd "$WORK/run"

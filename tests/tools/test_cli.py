@@ -184,10 +184,9 @@ def test_wrapper_runs_from_the_repository_root():
 
 # --- the core install: no optional dependency imported, a missing one named with its extra -----------------
 CORE_ONLY = r'''
-import importlib.abc, importlib.machinery, sys
+import importlib.abc, importlib.machinery, os, sys
 
-BLOCKED = {"mmengine", "tensorboard", "sklearn", "monai", "nibabel", "scipy", "pycocotools", "albumentations",
-           "albucore", "cv2", "onnx", "onnxscript", "onnxruntime", "onnx_ir", "matplotlib"}
+BLOCKED = set(os.environ["VZ_BLOCKED"].split(","))
 
 
 class _Missing(importlib.abc.Loader):
@@ -213,12 +212,28 @@ sys.exit(code)
 '''
 
 
+EXTRA_MODULES = {
+    "train": ["mmengine", "tensorboard", "sklearn", "cv2", "matplotlib"],
+    "medical": ["monai", "nibabel", "scipy"],
+    "detection": ["pycocotools", "albumentations", "albucore", "scipy"],
+    "export": ["onnx", "onnxscript", "onnxruntime", "onnx_ir"],
+}
+
+
+def _run_without(tmp_path: Path, missing: list[str], argv: list[str]) -> subprocess.CompletedProcess:
+    """``visionzoo ARGV`` in a process where the optional modules of the `missing` extras cannot be imported."""
+    blocked = {m for extra in missing for m in EXTRA_MODULES[extra]}
+    if "train" not in missing:
+        blocked.discard("scipy")  # scikit-learn, in [train], requires scipy
+    return subprocess.run([sys.executable, "-c", CORE_ONLY, *argv], cwd=tmp_path, capture_output=True, text=True,
+                          env={**tool_env(), "VZ_BLOCKED": ",".join(sorted(blocked))}, timeout=240)
+
+
 @pytest.mark.parametrize("argv, extra", [(["list", "vit_small*"], None), (["info", "vit_tiny_patch16_224"], None),
-                                         (["train", "swin_unetr_brats_synthetic", "--work-dir", "wd"], "train,medical,detection"),
+                                         (["train", "swin_unetr_brats_synthetic", "--work-dir", "wd"], "train"),
                                          (["export", "vit_tiny_patch16_224", "--output", "x.onnx"], "export")])
 def test_core_install_runs_list_info_and_names_the_extra_for_the_rest(tmp_path, argv, extra):
-    proc = subprocess.run([sys.executable, "-c", CORE_ONLY, *argv], cwd=tmp_path, env=tool_env(), capture_output=True,
-                          text=True, timeout=240)
+    proc = _run_without(tmp_path, list(EXTRA_MODULES), argv)
     assert "loaded optional: []" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-2000:]
     if extra is None:
         assert proc.returncode == 0, proc.stderr[-2000:]
@@ -226,3 +241,36 @@ def test_core_install_runs_list_info_and_names_the_extra_for_the_rest(tmp_path, 
         line = _one_error_line(proc.stderr)
         assert proc.returncode == 2 and f'pip install "visionzoo[{extra}]"' in line, line
         assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+@pytest.mark.parametrize("config, extra", [("swin_unetr_brats_synthetic", "medical"), ("detr_shapes_synthetic", "detection")])
+def test_train_extra_alone_names_the_task_extra_a_config_needs(tmp_path, config, extra):
+    proc = _run_without(tmp_path, ["medical", "detection", "export"], ["train", config, "--work-dir", "wd"])
+    line = _one_error_line(proc.stderr)
+    assert proc.returncode == 2 and f'needs {"monai" if extra == "medical" else "albumentations"}' in line, line
+    assert f'pip install "visionzoo[{extra}]"' in line and "loaded optional: []" in proc.stdout, line
+    assert list(tmp_path.iterdir()) == []  # refused before the work dir or synthetic data was written
+
+
+def test_train_extra_alone_trains_and_tests_an_image_classifier(tmp_path):
+    """Image classification needs only [train]: no MONAI, albumentations, pycocotools or ONNX is imported."""
+    options = ["--cfg-options", "train_cfg.max_epochs=1", "train_cfg.val_interval=1"]
+    proc = _run_without(tmp_path, ["medical", "detection", "export"],
+                        ["train", "classification/digits_resnet18_cbam", "--work-dir", "wd", *options])
+    assert proc.returncode == 0 and "loaded optional: []" in proc.stdout, proc.stderr[-3000:]
+    assert (tmp_path / "wd" / "latest.pth").exists()
+
+
+def test_one_opencv_wheel_is_declared_and_installed():
+    """mmengine would bring opencv-python next to albumentations' opencv-python-headless; both write ``cv2/``."""
+    import importlib.metadata
+    import re
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    requirements = [r for reqs in project["optional-dependencies"].values() for r in reqs] + project["dependencies"]
+    names = {re.match(r"[A-Za-z0-9_.-]+", r).group(0).lower() for r in requirements}
+    assert "mmengine" not in names and "mmengine-lite" in names
+    assert {n for n in names if n.startswith("opencv")} == {"opencv-python-headless"}
+    installed = {d.metadata["Name"].lower() for d in importlib.metadata.distributions()}
+    assert {n for n in installed if n.startswith("opencv")} == {"opencv-python-headless"}, installed

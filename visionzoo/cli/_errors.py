@@ -14,6 +14,8 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from visionzoo.utils.extras import EXTRAS, MissingDependencyError, missing_dependency, require
+
 __all__ = ["UserError", "MissingDependencyError", "EXTRAS", "is_user_error", "missing_dependency", "one_line", "require",
            "run_main", "import_engine"]
 
@@ -22,78 +24,16 @@ class UserError(Exception):
     """A mistake in the command line or its inputs: reported as one ``error:`` line, exit status 2."""
 
 
-class MissingDependencyError(UserError, ImportError):
-    """An optional dependency is not installed; the message names the extra that brings it."""
-
-
-EXTRAS = {
-    "mmengine": "train", "tensorboard": "train", "sklearn": "train",
-    "monai": "medical", "nibabel": "medical",
-    "pycocotools": "detection", "albumentations": "detection", "albucore": "detection", "scipy": "medical",
-    "cv2": "train",
-    "onnx": "export", "onnxscript": "export", "onnxruntime": "export", "onnx_ir": "export",
-}
-"""Top-level module -> the extra of ``pip install "visionzoo[EXTRA]"`` that installs it."""
-
-
-def _missing_module(error: BaseException) -> ModuleNotFoundError | None:
-    """The ``ModuleNotFoundError`` of an optional dependency behind `error` (itself, or its cause: the exporter wraps
-    the one of onnxscript into its own error)."""
-    seen: set[int] = set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        if isinstance(error, ModuleNotFoundError) and (error.name or "").split(".")[0] in EXTRAS:
-            return error
-        error = error.__cause__ or error.__context__
-    return None
-
-
-def missing_dependency(error: BaseException) -> MissingDependencyError | None:
-    """The clear error for a missing optional dependency behind `error` (None for anything else)."""
-    if isinstance(error, MissingDependencyError):
-        return error
-    found = _missing_module(error)
-    if found is None:
-        return None
-    top = (found.name or "").split(".")[0]
-    extra = EXTRAS.get(top)
-    if extra is None:
-        return None
-    package = {"sklearn": "scikit-learn", "cv2": "opencv-python"}.get(top, top)
-    return MissingDependencyError(
-        f"this needs {package}, which is not installed: pip install \"visionzoo[{extra}]\" "
-        f"(or \"visionzoo[all]\" for every optional dependency)"
-    )
-
-
-def require(*modules: str) -> None:
-    """Import `modules` now, or raise the `MissingDependencyError` naming the extra that installs them."""
-    import importlib
-
-    for name in modules:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            raise (missing_dependency(e) or e) from e
-
-
-ENGINE_EXTRAS = "train,medical,detection"
-"""What `visionzoo.engine` (train, test, infer, configs) imports: mmengine, and every task's data libraries."""
-
-
 def import_engine():
-    """``visionzoo.engine``, or a `MissingDependencyError` naming the extras it needs (train, medical, detection)."""
+    """``visionzoo.engine``, or the `MissingDependencyError` naming ``[train]`` (mmengine, OpenCV, tensorboard).
+
+    The medical and detection parts need ``[medical]`` / ``[detection]`` too; a config that uses one of them
+    without it fails in `visionzoo.engine.check_config_types` with the extra to install.
+    """
     try:
         import visionzoo.engine as engine
     except ModuleNotFoundError as e:
-        missing = _missing_module(e)
-        if missing is None:
-            raise
-        package = {"sklearn": "scikit-learn", "cv2": "opencv-python"}.get(missing.name.split(".")[0], missing.name)
-        raise MissingDependencyError(
-            f"configs, training, testing and inference need mmengine and the data libraries ({package} is not "
-            f"installed): pip install \"visionzoo[{ENGINE_EXTRAS}]\" (or \"visionzoo[all]\")"
-        ) from e
+        raise (missing_dependency(e, "configs, training, testing and inference") or e) from e
     return engine
 
 

@@ -3,21 +3,34 @@
 Every BraTS-family format loads as image channels ``[FLAIR, T1ce, T1, T2]`` and label channels
 ``[TC, WT, ET]``, spatial axes as stored in the NIfTI (channel first: ``(C, X, Y, Z)``). No mmengine here:
 `visionzoo.engine` registers these for configs.
+
+Names are imported on first use (`visionzoo.utils.lazy_exports`): BraTS needs [medical] (MONAI, nibabel), COCO
+detection needs [detection] (albumentations), and image classification needs neither.
 """
-from .brats import BratsDataset
-from .classification import (IMG_EXTENSIONS, ImageDecodeError, ImageFolderDataset, ImageListDataset, find_classes,
-                             read_image)
-from .coco import CocoDetection, read_coco_image
-from .detection_transforms import DetectionTransform, detection_transforms
-from .digits import write_digits_folder
-from .cases import FOLD_FILE_NAME, BratsCase, detect_format, find_cases
-from .folds import assign_folds, make_folds, read_fold_file, save_folds, split_cases
-from .formats import CHANNELS, FORMATS, REGIONS, BratsFormat, DataFormatError, get_format
-from .nifti import load_case, save_prediction_nifti
-from .labels import labels_to_regions, regions_to_labels
-from .synthetic import SyntheticBratsConfig, synthesize_case, write_synthetic_brats
-from .synthetic_shapes import SHAPE_CATEGORIES, SyntheticShapesConfig, synthetic_coco_matches, write_synthetic_coco
-from .transforms import ConvertToBratsRegionsd, PadToRoid, brats_transforms
+from visionzoo.utils.extras import lazy_exports
+
+_EXPORTS: dict[str, str] = {
+    **dict.fromkeys(["BratsDataset"], ".brats"),
+    **dict.fromkeys(["IMG_EXTENSIONS", "ImageDecodeError", "ImageFolderDataset", "ImageListDataset", "find_classes",
+                     "read_image"], ".classification"),
+    **dict.fromkeys(["CocoDetection", "read_coco_image"], ".coco"),
+    **dict.fromkeys(["DetectionTransform", "detection_transforms"], ".detection_transforms"),
+    **dict.fromkeys(["write_digits_folder"], ".digits"),
+    **dict.fromkeys(["FOLD_FILE_NAME", "BratsCase", "detect_format", "find_cases"], ".cases"),
+    **dict.fromkeys(["assign_folds", "make_folds", "read_fold_file", "save_folds", "split_cases"], ".folds"),
+    **dict.fromkeys(["CHANNELS", "FORMATS", "REGIONS", "BratsFormat", "DataFormatError", "get_format"], ".formats"),
+    **dict.fromkeys(["load_case", "save_prediction_nifti"], ".nifti"),
+    **dict.fromkeys(["labels_to_regions", "regions_to_labels"], ".labels"),
+    **dict.fromkeys(["SyntheticBratsConfig", "synthesize_case", "write_synthetic_brats"], ".synthetic"),
+    **dict.fromkeys(["SHAPE_CATEGORIES", "SyntheticShapesConfig", "synthetic_coco_matches", "write_synthetic_coco"],
+                    ".synthetic_shapes"),
+    **dict.fromkeys(["ConvertToBratsRegionsd", "PadToRoid", "brats_transforms"], ".transforms"),
+}
+_PURPOSES = {".brats": "BraTS data", ".nifti": "NIfTI volumes", ".synthetic": "synthetic BraTS cases",
+             ".transforms": "BraTS transforms", ".detection_transforms": "COCO detection augmentation",
+             ".digits": "the handwritten-digits data"}
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _PURPOSES)
 
 __all__ = [
     "BratsDataset", "BratsCase", "BratsFormat", "DataFormatError", "FORMATS", "CHANNELS", "REGIONS", "FOLD_FILE_NAME",

@@ -1,5 +1,9 @@
 """mmengine integration: registries, BraTS / COCO / image-folder data, `VolumeSegmenter`, `Detector`, `ImageClassifier`, metrics, hooks, runners.
 
+Needs ``visionzoo[train]``; the medical (BraTS) and detection (COCO) parts register only where ``[medical]``
+/ ``[detection]`` are installed (`visionzoo.engine.tasks`), so image classification runs without MONAI or
+albumentations.
+
 The only package besides ``tools/`` that imports mmengine. Importing it registers every part under the
 ``visionzoo`` scope (configs set ``default_scope = "visionzoo"``) and installs the weights-only
 checkpoint loader for local files.
@@ -9,35 +13,45 @@ checkpoint loader for local files.
     build_runner(cfg, work_dir="work_dirs/demo").train()
 """
 from visionzoo.data import DataFormatError
+from visionzoo.utils.extras import MissingDependencyError, lazy_exports
 from visionzoo.weights.checkpoint import CheckpointError
 
 from .checkpoint import CheckpointSecurityError, atomic_write, atomic_write_text, load_checkpoint_file
 from .classification import Accuracy, Bf16OptimWrapper, ImageClassifier, TimmOptimWrapperConstructor
 from .classification_data import (ClsDataPreprocessor, ImageClsDataset, cls_collate, cls_transforms, eval_input_size,
                                   model_data_config, resolve_cls_data, trained_num_classes)
-from .coco_metric import COCO_METRIC_NAMES, CocoMetric, coco_evaluate
 from .collate import BratsDataPreprocessor, brats_collate
 from .config import CfgOptionsAction, UnknownConfigKeyError, check_cfg_options, config_keys, load_config
-from .datasets import BRATS_CLASSES, BratsSegDataset, SeededTransform
-from .detection import Detector
-from .detection_data import CocoDetDataset, DetectionDataPreprocessor, detection_collate, pad_images, resolve_coco_data_root
 from .detection_visualize import SaveDetectionsHook, draw_detections, save_detections_png
 from .distributed import SetupError, configure_threads, init_distributed
 from .hooks import AtomicCheckpointHook, ResumeStateHook
-from .losses import DiceBCELoss, build_loss
 from .loops import ResumableEpochBasedTrainLoop
-from .metrics import BRATS_EMPTY_HD95, BratsMetric
-from .models import SlidingWindow, VolumeSegmenter
-from .predictions import SavePredictionsHook, save_case_outputs
 from .report import format_metrics_table, metrics_table, save_metrics_table
-from .rng import capture_rng_state, preserved_rng, restore_rng_state
+from .rng import SeededTransform, capture_rng_state, preserved_rng, restore_rng_state
 from .runner import VisionzooRunner, build_runner, resolve_data_root, task_wrapper
 from .samplers import ResumableSampler
+from .tasks import UNAVAILABLE_TASKS, check_config_types, import_tasks
 from .testing import TestResult, run_test
 from .visualize import overlay_montage, save_overlay_png
 
+import_tasks()  # registers the medical and detection parts whose libraries are installed
+
+# The tasks' names, from their modules (imported above when available; otherwise the error names the extra).
+_TASK_EXPORTS: dict[str, str] = {
+    **dict.fromkeys(["BRATS_CLASSES", "BratsSegDataset"], ".datasets"),
+    **dict.fromkeys(["DiceBCELoss", "build_loss"], ".losses"),
+    **dict.fromkeys(["BRATS_EMPTY_HD95", "BratsMetric"], ".metrics"),
+    **dict.fromkeys(["SlidingWindow", "VolumeSegmenter"], ".models"),
+    **dict.fromkeys(["SavePredictionsHook", "save_case_outputs"], ".predictions"),
+    **dict.fromkeys(["COCO_METRIC_NAMES", "CocoMetric", "coco_evaluate"], ".coco_metric"),
+    **dict.fromkeys(["CocoDetDataset", "DetectionDataPreprocessor", "detection_collate", "pad_images",
+                     "resolve_coco_data_root"], ".detection_data"),
+    **dict.fromkeys(["Detector"], ".detection"),
+}
+__getattr__, __dir__ = lazy_exports(__name__, _TASK_EXPORTS)
+
 USER_ERRORS = (UnknownConfigKeyError, CheckpointSecurityError, CheckpointError, DataFormatError, SetupError,
-               FileNotFoundError, NotADirectoryError, FileExistsError)
+               MissingDependencyError, FileNotFoundError, NotADirectoryError, FileExistsError)
 """Exceptions the tools report as one ``error:`` line (bad paths, config keys, data, checkpoints) instead of a traceback."""
 
 __all__ = [
@@ -55,4 +69,5 @@ __all__ = [
     "ClsDataPreprocessor", "cls_collate", "cls_transforms", "resolve_cls_data", "task_wrapper", "eval_input_size",
     "model_data_config", "trained_num_classes",
     "CocoMetric", "COCO_METRIC_NAMES", "coco_evaluate", "SaveDetectionsHook", "draw_detections", "save_detections_png",
+    "UNAVAILABLE_TASKS", "check_config_types", "import_tasks",
 ]

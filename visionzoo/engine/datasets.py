@@ -14,31 +14,14 @@ from typing import Any
 from torch.utils.data import Dataset
 
 from visionzoo.data import BratsDataset, brats_transforms
+from visionzoo.data.formats import REGIONS as BRATS_CLASSES
 
 from .registry import DATASETS, TRANSFORMS
+from .rng import SeededTransform
 
 __all__ = ["BratsSegDataset", "SeededTransform", "BRATS_CLASSES"]
 
-BRATS_CLASSES = ("TC", "WT", "ET")
-
 TRANSFORMS.register_module(name="BratsTransforms", module=brats_transforms)
-
-
-class SeededTransform:
-    """Calls a MONAI pipeline, re-seeding it first when `next_seed` is set (then clears it).
-
-    Deliberately has no ``set_random_state``, so `BratsDataset` does not re-seed it per DataLoader worker.
-    """
-
-    def __init__(self, pipeline: Callable[[dict], Any]) -> None:
-        self.pipeline = pipeline
-        self.next_seed: int | None = None
-
-    def __call__(self, *data: Any) -> Any:
-        if self.next_seed is not None and hasattr(self.pipeline, "set_random_state"):
-            self.pipeline.set_random_state(seed=self.next_seed)
-        self.next_seed = None
-        return self.pipeline(*data)
 
 
 @DATASETS.register_module()

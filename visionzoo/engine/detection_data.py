@@ -17,9 +17,10 @@ from torch.utils.data import Dataset
 
 from visionzoo.data import CocoDetection, detection_transforms, synthetic_coco_matches, write_synthetic_coco
 
-from .datasets import SeededTransform
 from .synthetic import data_root_or_synthetic
 from .registry import DATASETS, FUNCTIONS, MODELS, TRANSFORMS
+from .rng import SeededTransform
+from .runner import DATA_ROOT_RESOLVERS
 
 __all__ = [
     "CocoDetDataset", "detection_collate", "DetectionDataPreprocessor", "pad_images", "COCO_DATASET_TYPES",
@@ -172,6 +173,9 @@ def resolve_coco_data_root(cfg: Config, rank: int = 0) -> str | None:
         cfg, datasets, spec_key="synthetic_shapes", folder="synthetic_shapes", what="shapes",
         real_hint="/path/to/coco (annotations/ and image folders)", tool="make_synthetic_coco.py",
         generate=_ensure_synthetic_shapes, banner=synthetic_shapes_banner, rank=rank)
+
+
+DATA_ROOT_RESOLVERS.append(resolve_coco_data_root)
 
 
 def _ensure_synthetic_shapes(out: Path, spec: dict[str, Any]) -> bool:

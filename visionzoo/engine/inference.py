@@ -45,21 +45,20 @@ from mmengine.config import Config
 from tqdm import tqdm
 
 from visionzoo.data import (IMG_EXTENSIONS, SHAPE_CATEGORIES, BratsCase, DataFormatError, ImageDecodeError,
-                            detection_transforms, find_cases, find_classes, get_format, load_case, read_coco_image,
-                            read_image)
+                            find_cases, find_classes, get_format, read_coco_image, read_image)
 from visionzoo.data.cases import parse_file_name
+from visionzoo.data.formats import REGIONS as BRATS_CLASSES
 from visionzoo.utils.memory import keep_freed_memory
 from visionzoo.weights.checkpoint import checkpoint_meta
 
 from .checkpoint import atomic_write_text, checkpoint_to_run
 from .classification_data import _DATA_CONFIG_KEYS, cls_transforms, model_data_config
 from .collate import brats_collate
-from .datasets import BRATS_CLASSES
 from .detection_visualize import save_detections_png
 from .distributed import SetupError
-from .predictions import save_case_outputs
 from .registry import MODELS, TRANSFORMS
 from .runner import task_wrapper
+from .tasks import check_config_types
 
 __all__ = [
     "run_inference", "InferenceResult", "build_inference_model", "collect_images", "collect_cases",
@@ -235,6 +234,7 @@ def build_inference_model(cfg: Config, checkpoint: str | os.PathLike | None, dev
     `num_classes` fills a config whose ``model.num_classes`` is None (it is normally taken from the data).
     """
     key, default_type = task_wrapper(cfg)
+    check_config_types(cfg, default_type)
     net = copy.deepcopy(cfg.model.to_dict() if hasattr(cfg.model, "to_dict") else dict(cfg.model))
     if checkpoint is not None:
         net.pop("pretrained", None)
@@ -453,6 +453,8 @@ def _classification_csv(records: list[dict]) -> str:
 
 
 def _detection_transform(cfg: Config) -> Callable:
+    from visionzoo.data import detection_transforms
+
     pipeline = _test_pipeline(cfg, "DetectionTransforms")
     if pipeline.get("mode", "val") == "train":
         pipeline["mode"] = "val"
@@ -508,6 +510,10 @@ def _voxel_ml(affine: torch.Tensor) -> float:
 
 def _segment(model, cfg: Config, cases: list[BratsCase], stage: Path, progress: bool) -> list[dict]:
     from monai.data import MetaTensor
+
+    from visionzoo.data import load_case
+
+    from .predictions import save_case_outputs
 
     transform = _segmentation_transform(cfg)
     records = []
@@ -662,6 +668,10 @@ def _classify_onnx(predictor, images: list[tuple[Path, str]], batch_size: int, p
 
 
 def _segment_onnx(predictor, cases: list[BratsCase], stage: Path, progress: bool) -> list[dict]:
+    from visionzoo.data import load_case
+
+    from .predictions import save_case_outputs
+
     regions = list(predictor.class_names or BRATS_CLASSES)
     records = []
     with _progress(len(cases), "case", progress) as bar:

@@ -25,7 +25,8 @@ import torch
 from mmengine.evaluator import BaseMetric
 from monai.metrics import DiceMetric, HausdorffDistanceMetric
 
-from .datasets import BRATS_CLASSES
+from visionzoo.data.formats import REGIONS as BRATS_CLASSES
+
 from .registry import METRICS
 
 __all__ = ["BratsMetric", "BRATS_EMPTY_HD95", "voxel_spacing"]

@@ -10,8 +10,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from visionzoo.data.formats import REGIONS as BRATS_CLASSES
+
 from .checkpoint import atomic_write_text
-from .datasets import BRATS_CLASSES
 
 __all__ = ["metrics_table", "format_metrics_table", "save_metrics_table"]
 

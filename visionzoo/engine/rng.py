@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["capture_rng_state", "restore_rng_state", "preserved_rng", "sample_seed"]
+__all__ = ["capture_rng_state", "restore_rng_state", "preserved_rng", "sample_seed", "SeededTransform"]
 
 
 def capture_rng_state() -> dict[str, Any]:
@@ -60,3 +60,20 @@ def preserved_rng() -> Iterator[None]:
 def sample_seed(seed: int, epoch: int, position: int) -> int:
     """A 32-bit augmentation seed for draw `position` of `epoch`: a pure function, so workers and resumes agree."""
     return int(np.random.SeedSequence([int(seed) % 2**63, int(epoch), int(position)]).generate_state(1)[0])
+
+
+class SeededTransform:
+    """Calls a pipeline (MONAI, albumentations), re-seeding it first when `next_seed` is set (then clears it).
+
+    Deliberately has no ``set_random_state``, so `BratsDataset` does not re-seed it per DataLoader worker.
+    """
+
+    def __init__(self, pipeline: Callable[[dict], Any]) -> None:
+        self.pipeline = pipeline
+        self.next_seed: int | None = None
+
+    def __call__(self, *data: Any) -> Any:
+        if self.next_seed is not None and hasattr(self.pipeline, "set_random_state"):
+            self.pipeline.set_random_state(seed=self.next_seed)
+        self.next_seed = None
+        return self.pipeline(*data)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import os.path as osp
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +24,18 @@ from visionzoo.utils.memory import keep_freed_memory
 
 from .checkpoint import atomic_write
 from .classification_data import resolve_cls_data
-from .detection_data import resolve_coco_data_root
 from .distributed import SetupError, configure_threads, init_distributed, local_world_size
 from .hooks import ResumeStateHook
 from .registry import RUNNERS
 from .synthetic import data_root_or_synthetic, ensure_synthetic_brats, synthetic_banner
+from .tasks import check_config_types
 
-__all__ = ["VisionzooRunner", "build_runner", "BRATS_DATASET_TYPES", "resolve_data_root", "task_wrapper"]
+__all__ = ["VisionzooRunner", "build_runner", "BRATS_DATASET_TYPES", "DATA_ROOT_RESOLVERS", "resolve_data_root",
+           "task_wrapper"]
+
+DATA_ROOT_RESOLVERS: list[Callable[[Config, int], str | None]] = []
+"""``fn(cfg, rank)`` per task that fills its datasets' ``data_root`` (generating synthetic data where the config
+asks) and returns the banner to log; task modules append theirs (COCO: `visionzoo.engine.detection_data`)."""
 
 BRATS_DATASET_TYPES = ("BratsSegDataset",)
 """Dataset types that receive the config's top-level ``data_root`` and ``fold`` when their dict omits them."""
@@ -147,6 +153,9 @@ def resolve_data_root(cfg: Config, rank: int = 0) -> str | None:
     return banner
 
 
+DATA_ROOT_RESOLVERS += [resolve_data_root, resolve_cls_data]
+
+
 def _use_amp(cfg: Config) -> None:
     """fp16 autocast with dynamic loss scaling on CUDA (mmengine's AmpOptimWrapper); bf16 autocast on CPU."""
     wrapper = cfg.optim_wrapper
@@ -171,6 +180,7 @@ def build_runner(
 
     `resume`: False, True/"auto" (the work dir's ``last_checkpoint``) or a checkpoint path.
     """
+    check_config_types(cfg, task_wrapper(cfg)[1])  # a task whose extra is missing fails before any writing
     stem = Path(cfg.filename).stem if cfg.filename else "run"
     cfg.work_dir = str(work_dir or cfg.get("work_dir") or osp.join("work_dirs", stem))
     cfg.launcher = launcher
@@ -197,7 +207,7 @@ def build_runner(
         wrapper_cfg = dict(cfg.get("model_wrapper_cfg") or {"type": "MMDistributedDataParallel", "broadcast_buffers": False})
         wrapper_cfg.setdefault("device_ids", None)  # mmengine would pass [LOCAL_RANK], a CUDA device
         cfg.model_wrapper_cfg = wrapper_cfg
-    banner = resolve_data_root(cfg, rank) or resolve_coco_data_root(cfg, rank) or resolve_cls_data(cfg, rank)
+    banner = next(filter(None, [resolve(cfg, rank) for resolve in DATA_ROOT_RESOLVERS]), None)
 
     runner = VisionzooRunner.from_cfg(cfg)
     runner.logger.info(f"torch threads per process: {threads} ({why}); rank {rank} of {world_size}; freed memory "

@@ -9,8 +9,6 @@ from typing import Any
 from mmengine.dist import barrier
 from mmengine.logging import print_log
 
-from visionzoo.data import write_synthetic_brats
-
 __all__ = ["ensure_synthetic_brats", "synthetic_banner", "data_root_or_synthetic"]
 
 _INFO = "synthetic_info.json"
@@ -69,6 +67,8 @@ def ensure_synthetic_brats(out: str | Path, spec: dict[str, Any]) -> bool:
 
     Reuses a set generated earlier with the same settings; returns True if it wrote a new one.
     """
+    from visionzoo.data import write_synthetic_brats  # [medical]: nibabel, scipy
+
     out = Path(out)
     want = _expected(spec)
     if _matches(out, want):

@@ -10,7 +10,6 @@ from mmengine.config import Config
 from .checkpoint import checkpoint_to_run
 from .classification import Accuracy
 from .confusion import save_confusion_matrix_png
-from .metrics import BratsMetric
 from .report import save_metrics_table
 from .runner import build_runner
 
@@ -56,7 +55,7 @@ def run_test(cfg: Config, checkpoint: str | Path | None, *, work_dir: str | None
     runner = build_runner(cfg, work_dir=work_dir)
     metrics = runner.test()
     evaluators = runner.test_evaluator.metrics
-    brats = [m for m in evaluators if isinstance(m, BratsMetric)]
+    brats = [m for m in evaluators if isinstance(getattr(m, "per_case", None), list)]  # BratsMetric's case rows
     accuracy = [m for m in evaluators if isinstance(m, Accuracy) and m.confusion is not None]
     per_case = brats[0].per_case if brats else []
     target = Path(out) if out else Path(osp.join(runner.work_dir, "test_metrics.json"))

@@ -11,9 +11,15 @@ from .files import (
     safe_torch_load,
     temp_path_for,
 )
+from .extras import EXTRAS, MissingDependencyError, lazy_exports, missing_dependency, require
 from .memory import keep_freed_memory
 
 __all__ = [
+    "EXTRAS",
+    "MissingDependencyError",
+    "lazy_exports",
+    "missing_dependency",
+    "require",
     "SAFE_GLOBALS",
     "UnsafeCheckpointError",
     "atomic_symlink",
