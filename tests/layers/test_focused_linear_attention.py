@@ -124,3 +124,51 @@ def test_onnx_export_matches(tmp_path):
     _randomise(model)
     report = vz.export_onnx(model, tmp_path / "fla.onnx", torch.randn(1, 16, 16), benchmark=False, verbose=False, optimize=False)
     assert [c["passed"] for c in report.checks] == [True, True]
+
+
+def _relative_error(got, expected):
+    """max |got - expected| / max |expected| (the fp32 output)."""
+    return ((got.float() - expected).abs().max() / expected.abs().max()).item()
+
+
+@pytest.mark.parametrize("magnitude", [1, 50])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("kwargs", [dict(), dict(sr_ratio=2)], ids=["fused", "sr2"])
+def test_autocast_keeps_focusing_and_normaliser_in_fp32(kwargs, dtype, magnitude):
+    """Under CPU autocast (bf16 and fp16) the output stays within 2e-2 of fp32 and finite, also for large inputs."""
+    attn = FocusedLinearAttention(64, 2, input_resolution=(8, 8), qkv_bias=True, **kwargs).eval()
+    _randomise(attn)
+    x = torch.randn(2, 64, 64) * magnitude
+    with torch.no_grad():
+        expected = attn(x, (8, 8))
+        with torch.autocast("cpu", dtype=dtype):
+            got = attn(x, (8, 8))
+        if magnitude > 1:  # the input does stress half precision: fp16's focused map of q overflows
+            q = (F.relu(attn.qkv_tokens(x, (8, 8))[0]) + 1e-6) / F.softplus(attn.scale)
+            assert not torch.isfinite((q.half() ** 3).norm(dim=-1)).all()
+    assert torch.isfinite(got).all()
+    assert _relative_error(got, expected) < 2e-2
+
+
+def test_half_module_stays_finite():
+    """A module cast to fp16 (no autocast) still computes the focused maps in fp32: no overflow to NaN."""
+    attn = FocusedLinearAttention(64, 2, input_resolution=(8, 8), qkv_bias=True, num_prefix_tokens=1).eval()
+    _randomise(attn)
+    x = torch.randn(2, 65, 64) * 50
+    with torch.no_grad():
+        expected = attn(x, (8, 8))
+        got = attn.half()(x.half(), (8, 8))
+    assert got.dtype == torch.float16 and torch.isfinite(got).all()
+    assert _relative_error(got, expected) < 2e-2
+
+
+@pytest.mark.parametrize("name", ["flatten_pvt_v2_b0", "flatten_swin_tiny"])
+def test_models_under_bf16_autocast(name):
+    model = vz.create_model(name, num_classes=10).eval()
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        expected = model(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            got = model(x)
+    assert torch.isfinite(got).all()
+    assert _relative_error(got, expected) < 2e-2

@@ -92,6 +92,22 @@ class FocusedLinearAttention(MultiHeadMixer):
         x = x**self.focusing_factor
         return x / x.norm(dim=-1, keepdim=True) * norm
 
+    def _linear_attention(self, q: Tensor, k: Tensor, v: Tensor, pos: Tensor) -> Tensor:
+        """Focused maps and normalised linear attention: q, k, `pos` (B, L, C), v heads -> (B, heads, N, d), `v`'s dtype.
+
+        Always fp32, also under autocast or in a half-precision module: the cubed map overflows fp16 (its
+        norm squares it again) and the normaliser loses bf16's precision, giving NaNs under AMP (official
+        FLatten issue #15). In fp32 these are the same operations as before, bit for bit.
+        """
+        with torch.autocast(device_type=v.device.type, enabled=False):
+            scale = F.softplus(self.scale.float())
+            q, k = self._focus(q.float(), scale), self._focus(k.float() + pos.float(), scale)
+            q, k, vf = self.split_heads(q), self.split_heads(k), v.float()
+            m = k.shape[-2]
+            z = 1.0 / (q @ k.mean(dim=-2, keepdim=True).transpose(-2, -1) + 1e-6)
+            kv = (k.transpose(-2, -1) * m**-0.5) @ (vf * m**-0.5)
+            return (q @ kv * z).to(v.dtype)
+
     def forward(self, x: Tensor, shape: Sequence[int]) -> Tensor:
         b, n, c = x.shape
         p = self.num_prefix_tokens
@@ -100,14 +116,8 @@ class FocusedLinearAttention(MultiHeadMixer):
         pos = resample_abs_pos_embed(self.positional_encoding, kv_grid, self.ref_grid)
         if p:
             pos = F.pad(pos, (0, 0, p, 0))
-        scale = F.softplus(self.scale)
-        q, k = self._focus(q, scale), self._focus(k + pos, scale)
-        q, k, v = self.split_heads(q), self.split_heads(k), self.split_heads(v)
-
-        m = k.shape[-2]
-        z = 1.0 / (q @ k.mean(dim=-2, keepdim=True).transpose(-2, -1) + 1e-6)
-        kv = (k.transpose(-2, -1) * m**-0.5) @ (v * m**-0.5)
-        out = (q @ kv * z).transpose(1, 2).reshape(b, n, c)
+        v = self.split_heads(v)
+        out = self._linear_attention(q, k, v, pos).transpose(1, 2).reshape(b, n, c)
 
         v = v[:, :, p:]  # grid tokens: (B, heads, h*w, d)
         if self.linear or self.sr_ratio > 1:
