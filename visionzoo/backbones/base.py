@@ -26,7 +26,7 @@ from torch.utils.checkpoint import checkpoint
 from ..layers import trunc_normal_
 from .features import feature_take_indices
 
-__all__ = ["CheckpointedSequential", "GradCheckpointing", "TimmBackbone"]
+__all__ = ["CheckpointedSequential", "GradCheckpointing", "TimmBackbone", "set_grad_checkpointing"]
 
 State = Any  # what flows between stages: a tensor, or (tokens, grid) for token families
 
@@ -42,6 +42,13 @@ class GradCheckpointing:
         if self.grad_checkpointing and self.training and not torch.jit.is_scripting():
             return checkpoint(block, *args, use_reentrant=False)
         return block(*args)
+
+
+def set_grad_checkpointing(model: nn.Module, enable: bool = True) -> None:
+    """Set the flag of every block-running module in `model`: the one switch of timm models and Swin UNETR."""
+    for module in model.modules():
+        if isinstance(module, GradCheckpointing):
+            module.grad_checkpointing = enable
 
 
 class CheckpointedSequential(GradCheckpointing, nn.Sequential):
@@ -155,9 +162,7 @@ class TimmBackbone(GradCheckpointing, nn.Module):
     @torch.jit.ignore
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         """Recompute block activations during backward (less memory): sets the flag of every block-running module."""
-        for module in self.modules():
-            if isinstance(module, GradCheckpointing):
-                module.grad_checkpointing = enable
+        set_grad_checkpointing(self, enable)
 
     @torch.jit.ignore
     def get_classifier(self) -> nn.Module:

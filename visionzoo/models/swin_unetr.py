@@ -6,7 +6,8 @@ The encoder is assembled from the shared layers — `PatchEmbed`, `SwinStage` bl
 affine parameters, and v2 adds a residual conv block before each stage. MONAI's and the
 research-contributions BRATS21 checkpoints load through the converters at the end of this module, beside the
 published weights.
-Any input size runs (padded to a multiple of 32 and cropped back).
+Any input size runs (padded to a multiple of 32 and cropped back). ``use_checkpoint=True`` (MONAI's name) recomputes
+each Swin block during backward, trading compute for activation memory in training.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..backbones.base import set_grad_checkpointing
 from ..backbones.swin import SWIN_MERGE_ORDER_2D, PatchMerging, SwinStage
 from ..heads import SwinUNETRDecoder
 from ..layers import PatchEmbed, check_image_input, to_ntuple
@@ -160,6 +162,7 @@ class SwinUNETR(nn.Module):
         patch_norm: bool = False,
         downsample: str = "merging",
         attn: dict[str, Any] | None = None,
+        use_checkpoint: bool = False,
         img_size: Any = None,
     ) -> None:
         """
@@ -168,6 +171,8 @@ class SwinUNETR(nn.Module):
             downsample: "merging" (MONAI's default, BRATS21 release) or "mergingv2" neighbour order.
             attn: token mixer of every encoder block, default window attention (``dict(type="window", ...)``
                 overrides its options); in 3D the types that work on 3D grids (softmax, window), others raise.
+            use_checkpoint: checkpoint each Swin block in training (MONAI's option; `set_grad_checkpointing`
+                switches it later): activations are recomputed during backward, same values and gradients.
             img_size: deprecated and ignored (any size runs), accepted so old configs keep working.
         """
         super().__init__()
@@ -190,6 +195,12 @@ class SwinUNETR(nn.Module):
             spatial_dims=spatial_dims, downsample=downsample, use_v2=use_v2, attn=attn,
         )
         self.decoder = SwinUNETRDecoder(in_chans, num_classes, feature_size, spatial_dims, norm_name)
+        self.set_grad_checkpointing(use_checkpoint)
+
+    @torch.jit.ignore
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Recompute each Swin block during backward in training (timm's switch for `use_checkpoint`)."""
+        set_grad_checkpointing(self, enable)
 
     def _forward(self, x: Tensor) -> Tensor:
         return self.decoder(x, self.encoder(x))
