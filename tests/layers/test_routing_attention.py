@@ -78,6 +78,41 @@ def test_inference_chunks_match(monkeypatch):
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
 
 
+def _relative_error(got, expected):
+    return ((got - expected).abs().max() / expected.abs().max()).item()
+
+
+@pytest.mark.parametrize("chunk_regions", [1, 2])
+@pytest.mark.parametrize(
+    "shape,topk,batch,kwargs",
+    [((6, 9), 1, 1, {}), ((7, 8), 2, 3, dict(qk_dim=8)), ((2, 4), 9, 2, {}), ((10, 5), 4, 1, dict(side_dwconv=0)),
+     ((9, 9), 3, 2, dict(num_heads=4))],
+)
+def test_chunked_inference_equals_the_autograd_path(monkeypatch, shape, topk, batch, kwargs, chunk_regions):
+    """Chunks of 1 or 2 query regions (padded grids, topk 1 to all, batches) give the unchunked result to 1e-5."""
+    attn = _attention("gather", topk=topk, **kwargs)
+    x = torch.randn(batch, shape[0] * shape[1], 16)
+    with torch.enable_grad():  # autograd on: one gather for all query regions
+        expected = attn(x, shape).detach()
+    tokens = -(-shape[0] // 3) * -(-shape[1] // 3)
+    monkeypatch.setattr(routing, "_GATHER_CHUNK_BYTES", chunk_regions * topk * tokens * (attn.qk_dim + 16) * 4)
+    with torch.no_grad():
+        got = attn(x, shape)
+    assert _relative_error(got, expected) <= 1e-5
+
+
+def test_biformer_chunked_inference_equals_the_autograd_path(monkeypatch):
+    """Whole model (every stage padded: 200 x 136 is no multiple of 7 * 32), one query region per chunk."""
+    model = randomize_(vz.create_model("biformer_tiny", num_classes=10), std=0.02).eval()
+    x = torch.randn(1, 3, 200, 136)
+    with torch.enable_grad():
+        expected = model(x).detach()
+    monkeypatch.setattr(routing, "_GATHER_CHUNK_BYTES", 1)
+    with torch.no_grad():
+        got = model(x)
+    assert _relative_error(got, expected) <= 1e-5
+
+
 def test_kernels_agree_in_training():
     """Forward and every gradient agree between the gather and dense kernels (routing is not differentiated)."""
     gather = _attention("gather").train()

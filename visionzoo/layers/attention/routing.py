@@ -130,8 +130,9 @@ class BiLevelRoutingAttention(MultiHeadMixer):
                 out = out + self._lepe(qkv[..., 2 * qk:])
         else:  # project in region layout: only x (not the 3x wider qkv) is permuted
             region = (grid[0] // nw, grid[1] // nw)
-            regions = window_partition(x, region, counts=(nw, nw))  # B * R, T, C
-            qkv = self.qkv(regions.view(b, nw * nw, region[0] * region[1], c))  # B, R, T, 2 * qk_dim + dim
+            regions = window_partition(x, region, counts=(nw, nw)).view(b, nw * nw, region[0] * region[1], c)
+            qkv = self.qkv(regions)  # B, R, T, 2 * qk_dim + dim
+            del regions  # the region-ordered copy of x is not needed after the projection
             idx = route_regions(qkv[..., :qk].mean(2), qkv[..., qk: 2 * qk].mean(2), self.topk, self.scale)
             out = self._gather(qkv, idx)  # B, R, T, dim
             if self.lepe is None:
