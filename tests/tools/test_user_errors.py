@@ -118,6 +118,8 @@ CASES = [
     _c("infer-onnx-missing", "infer", "--onnx {tmp}/missing.onnx --out {tmp}/out {ok_png}", "missing.onnx",
        "{tmp}/out"),
     _c("infer-onnx-not-a-model", "infer", "--onnx {bad_onnx} --out {tmp}/out {ok_png}", "no_onnx.onnx", "{tmp}/out"),
+    _c("infer-onnx-precision", "infer", "--onnx {bad_onnx} --precision bf16 --out {tmp}/out {ok_png}",
+       "--precision is for PyTorch inference", "{tmp}/out"),
     # export
     _c("export-unknown-model", "export_onnx", "swin_tiny_patch4_window8 --output {tmp}/m.onnx",
        "swin_tiny_patch4_window7_224", "{tmp}/m.onnx"),

@@ -75,6 +75,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--overlap", type=float, default=0.5, help="sliding-window overlap")
     p.add_argument("--sw-batch-size", type=positive_int, default=4, help="tiles per forward in sliding-window mode")
     p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
+                   help="autocast both models (bf16: AVX512-BF16/AMX CPUs); the report adds the same-run matmul peak")
     p.add_argument("--compile", action="store_true", help="wrap both models with torch.compile")
     p.add_argument("--threads", type=positive_int, default=None, help="torch.set_num_threads for the run")
     p.add_argument("--warmup", type=non_negative_int, default=None, help="untimed steps (default 2; training pipeline: 3 iterations)")
@@ -153,6 +155,7 @@ def _main(argv: list[str], prog: str | None = None) -> int:
         roi_size=roi_size,
         overlap=args.overlap,
         sw_batch_size=args.sw_batch_size,
+        precision=args.precision,
     )
     if args.json:
         with open(args.json, "w") as f:
@@ -201,6 +204,7 @@ def _scaling(args: argparse.Namespace, parser: argparse.ArgumentParser, sizes: l
     results = run_scaling(
         args.model, sizes, batch_size=args.batch_size, channels_last=args.channels_last, compile=args.compile,
         threads=args.threads, warmup=args.warmup, runs=args.runs, device=args.device, model_kwargs=model_kwargs,
+        precision=args.precision,
     )
     print(format_scaling_table(results), flush=True)
     if args.json:

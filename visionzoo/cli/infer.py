@@ -46,6 +46,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--score-thr", type=float, default=0.5, help="lowest score of a box drawn on detection PNGs")
     p.add_argument("--format", default="auto", help="BraTS format of case folders (default: from the file names)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default=None,
+                   help="inference precision (default: the config's, fp32): bf16 autocast runs about 1.5-2x faster on "
+                        "CPUs with AVX512-BF16/AMX, outputs within about 1e-2 of fp32")
     p.add_argument("--cfg-options", nargs="+", action=DictAction, default={}, metavar="KEY=VALUE",
                    help="override config keys, e.g. segmenter.inference.overlap=0.6")
     p.add_argument("--debug", action="store_true", help="show the traceback of an error")
@@ -71,6 +74,9 @@ def _run_onnx(args: argparse.Namespace) -> int:
     inputs = [a for a in (args.config, args.checkpoint, *args.inputs) if a is not None]
     if args.cfg_options:
         raise UserError("--cfg-options needs a config; an --onnx file carries its own settings")
+    if args.precision is not None:
+        raise UserError("--precision is for PyTorch inference; an --onnx file has the precision it was exported with "
+                        "(visionzoo export --precision fp16 or --quantize int8)")
     result = run_onnx_inference(args.onnx, inputs, args.out, batch_size=args.batch_size, format=args.format,
                                 progress=not args.no_progress)
     kind = {"segmentation": "case(s)"}.get(result.task, "image(s)")
@@ -88,10 +94,12 @@ def _main(argv: list[str], prog: str | None = None) -> int:
     if args.config is None:
         parser.error("the following arguments are required: config (or --onnx MODEL.onnx)")
     import_engine()
+    from visionzoo.engine import set_inference_precision
     from visionzoo.engine.inference import run_inference
 
     checkpoint, inputs = _split_checkpoint(args.checkpoint, list(args.inputs))
     cfg = load_config(args.config, args.cfg_options)
+    set_inference_precision(cfg, args.precision)
     result = run_inference(cfg, checkpoint, inputs, args.out, device=args.device, batch_size=args.batch_size,
                            score_thr=args.score_thr, format=args.format, progress=not args.no_progress)
     kind = {"segmentation": "case(s)"}.get(result.task, "image(s)")

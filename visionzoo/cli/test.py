@@ -29,6 +29,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--show-dir", metavar="DIR", help="write per-case PNG overlay montages here")
     p.add_argument("--cfg-options", nargs="+", action=DictAction, default={}, metavar="KEY=VALUE",
                    help="override config keys, e.g. data_root=/data/brats segmenter.inference.overlap=0.6")
+    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default=None,
+                   help="inference precision (default: the config's, fp32): bf16 autocast runs about 1.5-2x faster on "
+                        "CPUs with AVX512-BF16/AMX, outputs within about 1e-2 of fp32")
     p.add_argument("--debug", action="store_true", help="show the traceback of an error")
     return p
 
@@ -39,6 +42,7 @@ def _main(argv: list[str], prog: str | None = None) -> int:
     format_metrics_table, run_test = engine.format_metrics_table, engine.run_test
 
     cfg = load_config(args.config, args.cfg_options)
+    engine.set_inference_precision(cfg, args.precision)
     result = run_test(cfg, args.checkpoint, work_dir=args.work_dir, out=args.out, save_preds=args.save_preds,
                       show_dir=args.show_dir)
     print(format_metrics_table(result.metrics))

@@ -28,7 +28,7 @@ from .hooks import AtomicCheckpointHook, ResumeStateHook
 from .loops import ResumableEpochBasedTrainLoop
 from .report import format_metrics_table, metrics_table, save_metrics_table
 from .rng import SeededTransform, capture_rng_state, preserved_rng, restore_rng_state
-from .runner import VisionzooRunner, build_runner, resolve_data_root, task_wrapper
+from .runner import VisionzooRunner, build_runner, resolve_data_root, set_inference_precision, task_wrapper
 from .samplers import ResumableSampler
 from .tasks import UNAVAILABLE_TASKS, check_config_types, import_tasks
 from .testing import TestResult, run_test
@@ -69,5 +69,5 @@ __all__ = [
     "ClsDataPreprocessor", "cls_collate", "cls_transforms", "resolve_cls_data", "task_wrapper", "eval_input_size",
     "model_data_config", "trained_num_classes",
     "CocoMetric", "COCO_METRIC_NAMES", "coco_evaluate", "SaveDetectionsHook", "draw_detections", "save_detections_png",
-    "UNAVAILABLE_TASKS", "check_config_types", "import_tasks",
+    "UNAVAILABLE_TASKS", "check_config_types", "import_tasks", "set_inference_precision",
 ]

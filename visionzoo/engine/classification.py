@@ -36,13 +36,14 @@ class ImageClassifier(TaskModel):
         mixup: `timm.data.Mixup` keywords (``mixup_alpha``, ``cutmix_alpha``, ``label_smoothing``, ...); None: off.
         label_smoothing: for the loss without mixup (timm's ``--smoothing``).
         replace_head: fine-tuning marker read by `resolve_cls_data` (the head is built for the data's classes).
+        precision: inference precision, ``"fp32"`` (default) or ``"bf16"`` (autocast; see `TaskModel`).
     """
 
     default_preprocessor = "ClsDataPreprocessor"
 
     def __init__(self, net: dict, mixup: dict | None = None, label_smoothing: float = 0.0, replace_head: bool = False,
-                 data_preprocessor: dict | None = None, init_cfg: dict | None = None) -> None:
-        super().__init__(net, data_preprocessor, init_cfg)
+                 data_preprocessor: dict | None = None, init_cfg: dict | None = None, precision: str = "fp32") -> None:
+        super().__init__(net, data_preprocessor, init_cfg, precision)
         from timm.data import Mixup
         from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
 

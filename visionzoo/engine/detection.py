@@ -39,13 +39,14 @@ class Detector(TaskModel):
         criterion: ``SetCriterion`` keywords (``eos_coef``, ``weight_dict``, ``aux_loss``) plus ``matcher``,
             a dict of ``HungarianMatcher`` keywords (``cost_class``, ``cost_bbox``, ``cost_giou``).
         num_classes: classes without no-object; default ``net["num_classes"]`` or the network's ``num_classes``.
+        precision: inference precision, ``"fp32"`` (default) or ``"bf16"`` (autocast; see `TaskModel`).
     """
 
     default_preprocessor = "DetectionDataPreprocessor"
 
     def __init__(self, net: dict, criterion: dict | None = None, num_classes: int | None = None,
-                 data_preprocessor: dict | None = None, init_cfg: dict | None = None) -> None:
-        super().__init__(net, data_preprocessor, init_cfg)
+                 data_preprocessor: dict | None = None, init_cfg: dict | None = None, precision: str = "fp32") -> None:
+        super().__init__(net, data_preprocessor, init_cfg, precision)
         num_classes = num_classes or net.get("num_classes") or getattr(self.net, "num_classes", None)
         if not num_classes:
             raise ValueError("Detector needs num_classes (in net=dict(..., num_classes=K) or as an argument).")

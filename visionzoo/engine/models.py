@@ -52,13 +52,14 @@ class VolumeSegmenter(TaskModel):
         net: e.g. ``dict(name="swin_unetr_brats", feature_size=48)``.
         loss: e.g. ``dict(type="DiceLoss", sigmoid=True)`` (published) or ``dict(type="DiceBCELoss")``.
         inference: `SlidingWindow` fields, e.g. ``dict(roi_size=(128, 128, 128), overlap=0.5, mode="gaussian")``.
+        precision: inference precision, ``"fp32"`` (default) or ``"bf16"`` (autocast; see `TaskModel`).
     """
 
     default_preprocessor = "BratsDataPreprocessor"
 
     def __init__(self, net: dict, loss: dict | None = None, inference: dict | None = None,
-                 data_preprocessor: dict | None = None, init_cfg: dict | None = None) -> None:
-        super().__init__(net, data_preprocessor, init_cfg)
+                 data_preprocessor: dict | None = None, init_cfg: dict | None = None, precision: str = "fp32") -> None:
+        super().__init__(net, data_preprocessor, init_cfg, precision)
         self.loss_fn = build_loss(loss or dict(type="DiceLoss", sigmoid=True))
         self.inference = SlidingWindow(**(inference or {}))
 

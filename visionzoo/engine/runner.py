@@ -21,6 +21,7 @@ from mmengine.dist import master_only
 from mmengine.runner import Runner
 
 from visionzoo.utils.memory import keep_freed_memory
+from visionzoo.utils.precision import check_precision
 
 from .checkpoint import atomic_write
 from .classification_data import resolve_cls_data
@@ -31,7 +32,7 @@ from .synthetic import data_root_or_synthetic, ensure_synthetic_brats, synthetic
 from .tasks import check_config_types
 
 __all__ = ["VisionzooRunner", "build_runner", "BRATS_DATASET_TYPES", "DATA_ROOT_RESOLVERS", "resolve_data_root",
-           "task_wrapper"]
+           "task_wrapper", "set_inference_precision"]
 
 DATA_ROOT_RESOLVERS: list[Callable[[Config, int], str | None]] = []
 """``fn(cfg, rank)`` per task that fills its datasets' ``data_root`` (generating synthetic data where the config
@@ -127,6 +128,13 @@ _TASK_WRAPPERS = (("classifier", "ImageClassifier"), ("detector", "Detector"), (
 def task_wrapper(cfg: Config) -> tuple[str, str]:
     """(config key, default mmengine model type) of the task a config trains: classifier, detector or segmenter."""
     return next(((k, t) for k, t in _TASK_WRAPPERS if cfg.get(k) is not None), _TASK_WRAPPERS[-1])
+
+
+def set_inference_precision(cfg: Config, precision: str | None) -> None:
+    """Put `precision` (``fp32``/``bf16``/``fp16``; None keeps the config's) into the config's task wrapper."""
+    if precision is not None:
+        key, _ = task_wrapper(cfg)
+        cfg[key] = {**(cfg.get(key) or {}), "precision": check_precision(precision)}
 
 
 def _datasets(cfg: Config):

@@ -3,6 +3,8 @@
 Each wraps a network built by ``visionzoo.create_model(**net)`` (the call users make) with a data preprocessor,
 and answers mmengine's three modes: ``"loss"`` (a dict of losses), ``"predict"`` (one dict per sample) and
 ``"tensor"`` (the raw network output). Subclasses name their default preprocessor and write `loss`/`predict`.
+``precision="bf16"`` (or ``"fp16"``) runs ``predict``/``tensor`` under autocast with the network's outputs cast
+back to fp32 before post-processing; training precision is the optimizer wrapper's (``--amp``).
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from typing import Any
 from mmengine.model import BaseModel
 
 import visionzoo
+from visionzoo.utils.precision import autocast, check_precision, outputs_to_fp32
 
 from .registry import MODELS
 
@@ -24,17 +27,25 @@ class TaskModel(BaseModel):
 
     default_preprocessor: str = "BaseDataPreprocessor"
 
-    def __init__(self, net: dict, data_preprocessor: dict | None = None, init_cfg: dict | None = None) -> None:
+    def __init__(self, net: dict, data_preprocessor: dict | None = None, init_cfg: dict | None = None,
+                 precision: str = "fp32") -> None:
         preprocessor = MODELS.build(dict(data_preprocessor or {"type": self.default_preprocessor}))
         super().__init__(data_preprocessor=preprocessor, init_cfg=init_cfg)
         self.net = visionzoo.create_model(**net)
+        self.precision = check_precision(precision)
+        if self.precision != "fp32":
+            self.net.register_forward_hook(lambda module, args, output: outputs_to_fp32(output))
 
     def forward(self, inputs: Any, data_samples: list[dict] | None = None, mode: str = "tensor", **kwargs: Any) -> Any:
         if mode not in _MODES:
             raise ValueError(f"{type(self).__name__} mode must be 'loss', 'predict' or 'tensor', got {mode!r}.")
-        if mode == "tensor":
-            return self.tensor(inputs, **kwargs)
-        return getattr(self, mode)(inputs, data_samples, **kwargs)
+        if mode == "loss":
+            return self.loss(inputs, data_samples, **kwargs)
+        device = next(self.net.parameters(), None)
+        with autocast(self.precision, device.device.type if device is not None else "cpu"):
+            if mode == "tensor":
+                return self.tensor(inputs, **kwargs)
+            return self.predict(inputs, data_samples, **kwargs)
 
     def loss(self, inputs: Any, data_samples: list[dict] | None, **kwargs: Any) -> dict:
         raise NotImplementedError

@@ -13,8 +13,13 @@ from .files import (
 )
 from .extras import EXTRAS, MissingDependencyError, lazy_exports, missing_dependency, require
 from .memory import keep_freed_memory
+from .precision import PRECISIONS, autocast, check_precision, outputs_to_fp32
 
 __all__ = [
+    "PRECISIONS",
+    "autocast",
+    "check_precision",
+    "outputs_to_fp32",
     "EXTRAS",
     "MissingDependencyError",
     "lazy_exports",

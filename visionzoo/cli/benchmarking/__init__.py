@@ -26,6 +26,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from visionzoo import create_model, get_pretrained_cfg
 from visionzoo.layers import explicit_attention, to_ntuple
+from visionzoo.utils.precision import PRECISIONS, autocast, check_precision
 
 __all__ = [
     "REFERENCES",
@@ -37,6 +38,7 @@ __all__ = [
     "parameters_on_meta",
     "default_input_size",
     "peak_memory_mib",
+    "matmul_peak_gflops",
     "FLOP_FORMULAS",
     "run_benchmark",
     "format_table",
@@ -383,12 +385,36 @@ def _reference_name(model: str | nn.Module, ref_name: str | None) -> str:
     return arch
 
 
+def matmul_peak_gflops(precision: str = "fp32", device: str | torch.device = "cpu", n: int = 2048,
+                       repeats: int = 5) -> float:
+    """The best rate of an n x n x n matmul in `precision` (GFLOP/s) with this process's threads: the machine's
+    practical peak, measured in the same run as the model so that "percent of peak" compares like with like."""
+    dtype = PRECISIONS[check_precision(precision)]
+    dev = torch.device(device)
+    a, b = (torch.randn(n, n, device=dev).to(dtype) for _ in range(2))
+    best = float("inf")
+    for _ in range(repeats + 1):  # the first call warms the kernel up
+        best = min(best, _time_once(lambda: torch.mm(a, b), dev))
+    return 2 * n**3 / best / 1e9
+
+
+def _with_precision(step: Callable[[], None], precision: str, device: torch.device) -> Callable[[], None]:
+    if precision == "fp32":
+        return step
+
+    def autocast_step() -> None:
+        with autocast(precision, device.type):
+            step()
+
+    return autocast_step
+
+
 class _Candidate:
     """One benchmarked model (ours or the reference): its module, input, timed step and measurements."""
 
     def __init__(self, label: str, model: nn.Module, img_size: tuple[int, int], *, batch_size: int, mode: str,
                  channels_last: bool, compile: bool, device: torch.device, in_chans: int | None = None,
-                 sliding_window: dict | None = None) -> None:
+                 sliding_window: dict | None = None, precision: str = "fp32") -> None:
         self.label = label
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
         model = model.to(device=device, memory_format=memory_format)
@@ -405,23 +431,27 @@ class _Candidate:
             self.step = _sliding_window_step(runnable, x, **sliding_window)
         else:
             self.step = _inference_step(runnable, x)
+        self.step = _with_precision(self.step, precision, device)
         self.model = model
         self.times: list[float] = []
         self.peak_mem_mib: float | None = None
 
-    def summary(self, batch_size: int) -> dict[str, float | None]:
+    def summary(self, batch_size: int, mode: str) -> dict[str, float | None]:
         median = statistics.median(self.times)
+        per_step = {"inference": batch_size, "sliding_window": None, "train": 3 * batch_size}.get(mode)
         return {
             "params_m": self.params_m,
             "gmacs": self.gmacs,
             "throughput": batch_size / median,
             "peak_mem_mib": self.peak_mem_mib,
             "latency_ms": median * 1e3,
+            # forward FLOPs (2 x MACs; training counts backward as 2 forwards) per second
+            "gflops": 2 * self.gmacs * per_step / median if self.gmacs and per_step else None,
         }
 
 
 def _ratio(ours: dict[str, float | None], ref: dict[str, float | None]) -> dict[str, float | None]:
-    keys = ("throughput", "peak_mem_mib", "params_m", "gmacs", "latency_ms")
+    keys = ("throughput", "peak_mem_mib", "params_m", "gmacs", "latency_ms", "gflops")
     return {k: ours[k] / ref[k] if ours[k] is not None and ref[k] else None for k in keys}
 
 
@@ -485,6 +515,7 @@ def run_benchmark(
     roi_size: int | tuple[int, ...] | None = None,
     overlap: float = 0.5,
     sw_batch_size: int = 4,
+    precision: str = "fp32",
     verbose: bool = True,
 ) -> dict:
     """Measure params, GMACs, throughput, latency and peak memory of `model` and, with `compare`, a reference.
@@ -495,6 +526,8 @@ def run_benchmark(
     embeddings or attention masks match the input. Timed steps are interleaved; the median is reported.
     ``mode="sliding_window"`` times whole-volume inference of an `img_size` volume in `roi_size` tiles
     (MONAI's ``sliding_window_inference``, `overlap`, `sw_batch_size`); models are built for `roi_size`.
+    `precision` ``"bf16"`` runs both models under bf16 autocast; the result then also holds the bf16 matmul
+    peak measured in the same run (``matmul_peak_gflops``) and the fraction of it the model reaches.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -505,7 +538,8 @@ def run_benchmark(
     size = to_ntuple(img_size, len(default_size), "img_size") if img_size is not None else default_size
     dev = torch.device(device)
     name = _model_name(model)
-    options = dict(batch_size=batch_size, mode=mode, channels_last=channels_last, compile=compile, device=dev)
+    options = dict(batch_size=batch_size, mode=mode, channels_last=channels_last, compile=compile, device=dev,
+                   precision=check_precision(precision))
     build_size = size
     if mode == "sliding_window":
         roi = to_ntuple(roi_size, len(size), "roi_size") if roi_size is not None else default_size
@@ -523,9 +557,11 @@ def run_benchmark(
             candidates.append(_Candidate(compare, ref_module, size, in_chans=_in_chans(module), **options))
         _measure(candidates, warmup=warmup, runs=runs, compile=compile, device=dev, verbose=verbose)
         used_threads = torch.get_num_threads()
+        _log(verbose, f"measuring the {precision} matmul peak")
+        peak = matmul_peak_gflops(precision, dev)
 
-    ours = candidates[0].summary(batch_size)
-    ref = candidates[1].summary(batch_size) if len(candidates) > 1 else None
+    ours = candidates[0].summary(batch_size, mode)
+    ref = candidates[1].summary(batch_size, mode) if len(candidates) > 1 else None
     result = {
         "model": name,
         "reference": compare,
@@ -537,6 +573,9 @@ def run_benchmark(
         "threads": used_threads,
         "channels_last": channels_last,
         "compile": compile,
+        "precision": precision,
+        "matmul_peak_gflops": peak,
+        "peak_fraction": ours["gflops"] / peak if ours["gflops"] else None,
         "torch": torch.__version__,
         "ours": ours,
         "ref": ref,
@@ -554,6 +593,7 @@ _ROWS = (
     ("throughput (img/s)", "throughput", "{:.1f}"),
     ("latency (ms/batch)", "latency_ms", "{:.1f}"),
     ("peak memory (MiB)", "peak_mem_mib", "{:.1f}"),
+    ("GFLOP/s (2 x GMACs x img/s)", "gflops", "{:.1f}"),
 )
 
 
@@ -565,6 +605,8 @@ def format_table(result: dict) -> str:
     """One aligned table (rows: params, GMACs, throughput, latency, peak memory; columns: ours, reference, ratio)."""
     size = "x".join(str(s) for s in result["img_size"])
     extras = "".join(f" {k}" for k in ("channels_last", "compile") if result.get(k))
+    if result.get("precision", "fp32") != "fp32":
+        extras += f" precision={result['precision']}"
     sw = result.get("sliding_window")
     if sw:
         extras += f" roi={'x'.join(map(str, sw['roi_size']))} overlap={sw['overlap']} sw_batch={sw['sw_batch_size']}"
@@ -585,7 +627,12 @@ def format_table(result: dict) -> str:
         return "  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(cells))
 
     rule = "-" * len(line(columns))
-    return "\n".join([header, rule, line(columns), rule, *(line(r) for r in rows), rule])
+    lines = [header, rule, line(columns), rule, *(line(r) for r in rows), rule]
+    if result.get("matmul_peak_gflops"):
+        fraction = result.get("peak_fraction")
+        lines.append(f"{result.get('precision', 'fp32')} matmul peak, same run: {result['matmul_peak_gflops']:.1f} GFLOP/s"
+                     + (f"; ours at {100 * fraction:.1f} % of it" if fraction else ""))
+    return "\n".join(lines)
 
 
 

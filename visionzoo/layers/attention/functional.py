@@ -54,7 +54,7 @@ def scaled_dot_product_attention(
     attn = (q * scale) @ k.transpose(-2, -1)
     if bias is not None:
         attn = attn + bias
-    attn = attn.softmax(dim=-1)
+    attn = attn.softmax(dim=-1, dtype=torch.float32).to(v.dtype)  # fp32 statistics under bf16/fp16 too
     if dropout_p > 0.0:
         attn = F.dropout(attn, p=dropout_p)
     return attn @ v

@@ -1,0 +1,52 @@
+"""bf16 as an inference precision: every registered family under bf16 autocast stays within 2e-2 (relative to the
+output's scale) of fp32 and finite; the task wrappers return fp32 outputs; unknown precisions name the choices."""
+import pytest
+import torch
+
+import visionzoo as vz
+from visionzoo.export.onnx import output_tensors
+from visionzoo.registry import get_tiny_cfg
+from visionzoo.utils.precision import autocast, check_precision, outputs_to_fp32
+
+BF16_RTOL = 2e-2
+
+
+def test_unknown_precision_names_the_close_match():
+    with pytest.raises(ValueError, match="unknown precision 'bf61'.*did you mean 'bf16'"):
+        check_precision("bf61")
+
+
+def test_outputs_to_fp32_casts_nested_floating_tensors_only():
+    out = outputs_to_fp32({"a": torch.ones(2, dtype=torch.bfloat16), "b": [torch.ones(1, dtype=torch.float16)],
+                           "n": torch.ones(1, dtype=torch.int64)})
+    assert out["a"].dtype == torch.float32 and out["b"][0].dtype == torch.float32 and out["n"].dtype == torch.int64
+
+
+@pytest.mark.parametrize("name", vz.list_models())
+def test_bf16_autocast_stays_within_2e_2_of_fp32(name):
+    cfg = get_tiny_cfg(name)
+    torch.manual_seed(0)
+    model = vz.create_model(name, **cfg["kwargs"]).eval()
+    x = torch.randn(2, *cfg["input_size"])
+    with torch.no_grad():
+        ref = output_tensors(model(x))
+        with autocast("bf16"):
+            low = output_tensors(model(x))
+    for a, b in zip(low, ref, strict=True):
+        assert torch.isfinite(a).all(), name
+        error = (a.float() - b).abs().max() / b.abs().max().clamp_min(1e-6)
+        assert error <= BF16_RTOL, f"{name}: bf16 relative error {error:.2e}"
+
+
+def test_fp32_autocast_is_a_no_op():
+    torch.manual_seed(0)
+    model = vz.create_model("vit_tiny_patch16_224", img_size=32, patch_size=8, depth=2).eval()
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        ref = model(x)
+        with autocast("fp32"):
+            assert not torch.is_autocast_enabled("cpu")
+            assert torch.equal(model(x), ref)
+        with autocast("bf16"):
+            assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+            assert not torch.equal(model(x), ref)  # it did run in bf16
