@@ -1,0 +1,29 @@
+"""Shifted-window attention gives the windows the shift leaves whole the shared bias and builds a per-window bias
+only for the cut ones; the result equals the single masked call bit for bit, forward and (to rounding) backward."""
+import pytest
+import torch
+
+import visionzoo.layers.attention.window as window_module
+from visionzoo.layers.attention.window import WindowAttention
+
+
+@pytest.mark.parametrize("spatial_dims, shape, batch", [(3, (14, 21, 9), 2), (3, (28, 28, 28), 1), (2, (35, 28), 3)])
+def test_cut_window_split_equals_the_full_masked_call(monkeypatch, spatial_dims, shape, batch):
+    torch.manual_seed(0)
+    attn = WindowAttention(24, 3, window_size=7, shift_size=3, spatial_dims=spatial_dims)
+    with torch.no_grad():
+        attn.relative_position_bias_table.normal_()
+    x = torch.randn(batch, int(torch.tensor(shape).prod()), 24, requires_grad=True)
+    split = attn(x, shape)
+    cut = attn._cut_cache[next(iter(attn._cut_cache))]
+    assert 0 < cut.numel() < len(attn._mask_cache[next(iter(attn._mask_cache))])  # the split path ran
+    split.square().sum().backward()
+    grads = [x.grad.clone(), attn.relative_position_bias_table.grad.clone()]
+    x.grad = None
+    attn.zero_grad()
+    monkeypatch.setattr(window_module, "graph_capture", lambda: True)  # the one masked call (export path)
+    full = attn(x, shape)
+    assert torch.equal(split, full)
+    full.square().sum().backward()
+    for a, b in zip(grads, [x.grad, attn.relative_position_bias_table.grad]):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
