@@ -7,11 +7,19 @@
         --img-size 224,448,896,1344 --batch-size 1 --threads 2 --plot scaling.png
     .venv/bin/python tools/benchmark.py biformer_tiny --mode train --compare timm-train \
         --timm-train-script /tmp/timm_train/train.py --batch-size 8 --threads 2 --iters 10 --max-load 1.3
+    visionzoo benchmark --whole-case configs/swin_unetr_brats.py --checkpoint CKPT --cases DIR \
+        --variants precision=bf16 overlap=0.25,precision=bf16 --threads 2 --json whole_case.json
 
 With ``--mode train`` plus any of ``--data``, ``--config``, ``--iters`` or ``--compare timm-train``, the whole
 classification training pipeline is timed instead of the model alone (`visionzoo.cli.benchmarking.train`): the
 recipe through our runner, and with ``--compare timm-train`` timm's own train.py (its path given, never
 vendored) with the same data, batch, augmentation, optimizer and threads, alternating runs.
+
+``--whole-case CONFIG`` times whole BraTS cases end to end as ``tools/infer.py`` predicts them, one process per
+inference setting (``--variants`` of precision, overlap, sw_batch_size, mode; `visionzoo.cli.benchmarking.whole_case`):
+seconds per case, peak RSS, and Dice against the reference setting (fp32, overlap 0.5) and the cases' labels.
+Without ``--cases``, ``--synthetic-cases`` full-size (240x240x155) synthetic cases are generated; without
+``--checkpoint``, the config's random initialisation (seed 0) is run.
 
 A thin wrapper over `visionzoo.cli.benchmarking.run_benchmark`; ``--set key=value`` values are Python literals
 (``ast.literal_eval``) or plain strings. Several models or a comma-separated list of (square) sizes run a
@@ -30,8 +38,9 @@ from typing import Any
 import numpy as np
 
 from ._errors import UserError, run_main
-from ._options import non_negative_int, positive_int
+from ._options import DictAction, non_negative_int, positive_int
 from .benchmarking import REFERENCES, format_scaling_table, run_benchmark, run_scaling
+from .benchmarking.whole_case import LEVER_VARIANTS, VARIANT_KEYS as WHOLE_CASE_KEYS, variant_label
 
 TIMM_TRAIN = "timm-train"
 
@@ -57,7 +66,8 @@ def parse_pairs(pairs: list[str]) -> dict[str, Any]:
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
-    p.add_argument("model", nargs="+", help="registered visionzoo model name(s), e.g. vit_small_patch16_224")
+    p.add_argument("model", nargs="*", help="registered visionzoo model name(s), e.g. vit_small_patch16_224 "
+                                            "(none with --whole-case)")
     known = ", ".join(sorted(REFERENCES))
     p.add_argument("--compare", default=None,
                    help=f"reference library to compare against ({known}); with --mode train also {TIMM_TRAIN} "
@@ -99,7 +109,28 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help="also wait until the machine keeps fewer cores busy (5-s sample), and repeat a run (up to 3 "
                         "times) when the rest of the machine used more CPU than this during it")
     g.add_argument("--max-wait", type=float, default=600.0, metavar="S", help="waiting budget for a quiet machine")
-    g.add_argument("--keep-dir", default=None, metavar="DIR", help="keep the data, logs and per-run JSON here")
+    g.add_argument("--keep-dir", default=None, metavar="DIR",
+                   help="keep the data, logs and per-run JSON here (--whole-case: cases, predictions, logs)")
+    w = p.add_argument_group("whole-case BraTS inference (--whole-case CONFIG)")
+    w.add_argument("--whole-case", default=None, metavar="CONFIG",
+                   help="segmentation config (e.g. configs/swin_unetr_brats.py): time whole cases through tools/infer.py's "
+                        "code path, one process per setting")
+    w.add_argument("--checkpoint", default=None, metavar="CKPT",
+                   help="weights to run (training checkpoint or a `visionzoo convert` file); default: the config's "
+                        "random initialisation, seed 0")
+    w.add_argument("--cases", nargs="+", default=None, metavar="PATH",
+                   help="case folders, folders of cases or 4D NIfTI files; default: --synthetic-cases generated ones")
+    w.add_argument("--synthetic-cases", type=positive_int, default=2, metavar="N",
+                   help="full-size (240x240x155) synthetic cases to generate when --cases is not given")
+    w.add_argument("--variants", nargs="+", default=[], metavar="KEY=VALUE[,KEY=VALUE]",
+                   help=f"inference settings to time besides the reference, keys {', '.join(WHOLE_CASE_KEYS)}: "
+                        "precision=bf16 overlap=0.25,precision=bf16 ...")
+    w.add_argument("--levers", action="store_true", help="add every lever alone: " + " ".join(
+                       variant_label(v) for v in LEVER_VARIANTS))
+    w.add_argument("--reference", default="precision=fp32,overlap=0.5", metavar="KEY=VALUE[,KEY=VALUE]",
+                   help="the setting every variant's Dice is measured against (default: %(default)s)")
+    w.add_argument("--cfg-options", nargs="+", action=DictAction, default={}, metavar="KEY=VALUE",
+                   help="override config keys, as tools/infer.py --cfg-options")
     p.add_argument("--set", dest="model_kwargs", action="append", default=[], metavar="KEY=VALUE",
                    help="model constructor argument for our model (repeatable)")
     p.add_argument("--ref-set", dest="ref_kwargs", action="append", default=[], metavar="KEY=VALUE",
@@ -115,6 +146,15 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
 def _main(argv: list[str], prog: str | None = None) -> int:
     parser = build_parser(prog)
     args = parser.parse_args(argv)
+    if args.whole_case is not None:
+        return _whole_case(args, parser)
+    whole_case_only = {"--checkpoint": args.checkpoint, "--cases": args.cases, "--variants": args.variants,
+                       "--levers": args.levers, "--cfg-options": args.cfg_options}
+    used = [flag for flag, value in whole_case_only.items() if value]
+    if used:
+        parser.error(f"{', '.join(used)} go(es) with --whole-case CONFIG")
+    if not args.model:
+        parser.error("give a MODEL name (or several), or --whole-case CONFIG")
     pipeline = args.compare == TIMM_TRAIN or any(v is not None for v in (args.data, args.config, args.iters))
     if pipeline:
         return _train_pipeline(args, parser)
@@ -157,11 +197,16 @@ def _main(argv: list[str], prog: str | None = None) -> int:
         sw_batch_size=args.sw_batch_size,
         precision=args.precision,
     )
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
-        print(f"wrote {args.json}")
+    _write_json(args.json, result)
     return 0
+
+
+def _write_json(path: str | None, obj: Any) -> None:
+    """`obj` as indented JSON into `path` (``--json``), if given."""
+    if path:
+        with open(path, "w") as f:
+            json.dump(obj, f, indent=2)
+        print(f"wrote {path}")
 
 
 def _train_pipeline(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -189,10 +234,35 @@ def _train_pipeline(args: argparse.Namespace, parser: argparse.ArgumentParser) -
         )
     except RuntimeError as e:  # a training run that failed: its log is named in the message
         raise UserError(str(e)) from e
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
-        print(f"wrote {args.json}")
+    _write_json(args.json, result)
+    return 0
+
+
+def _parse_variant(text: str, parser: argparse.ArgumentParser) -> dict[str, Any]:
+    """``"overlap=0.25,precision=bf16"`` -> ``{"overlap": 0.25, "precision": "bf16"}`` (keys checked later)."""
+    try:
+        return parse_pairs([part for part in text.split(",") if part.strip()])
+    except argparse.ArgumentTypeError as e:
+        parser.error(f"variant {text!r}: {e}")
+
+
+def _whole_case(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if args.model or args.compare or args.mode != "inference" or args.img_size or args.precision != "fp32" \
+            or args.model_kwargs or args.ref_kwargs or args.compile or args.channels_last:
+        parser.error("--whole-case runs the config as tools/infer.py does: no MODEL, --compare, --mode, --img-size, "
+                     "--precision, --set, --compile or --channels-last (give settings as --variants, e.g. "
+                     "precision=bf16)")
+    from .benchmarking.whole_case import run_whole_case
+
+    variants = [_parse_variant(v, parser) for v in args.variants] + (list(LEVER_VARIANTS) if args.levers else [])
+    try:
+        rows = run_whole_case(args.whole_case, args.checkpoint, args.cases, variants,
+                              reference=_parse_variant(args.reference, parser), threads=args.threads,
+                              cfg_options=args.cfg_options or None, device=args.device,
+                              synthetic_cases=args.synthetic_cases, keep_dir=args.keep_dir)
+    except RuntimeError as e:  # a variant's process failed: its log is named in the message
+        raise UserError(str(e)) from e
+    _write_json(args.json, rows)
     return 0
 
 
@@ -207,10 +277,7 @@ def _scaling(args: argparse.Namespace, parser: argparse.ArgumentParser, sizes: l
         precision=args.precision,
     )
     print(format_scaling_table(results), flush=True)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
-        print(f"wrote {args.json}")
+    _write_json(args.json, results)
     if args.plot:
         plot_scaling(results, args.plot)
         print(f"wrote {args.plot}")
