@@ -1,5 +1,5 @@
-"""Shifted-window attention gives the windows the shift leaves whole the shared bias and builds a per-window bias
-only for the cut ones; the result equals the single masked call bit for bit, forward and (to rounding) backward."""
+"""Shifted-window attention runs one call per distinct shift mask with a broadcast bias; the result equals the single
+call with a materialised per-window bias bit for bit, forward and (to rounding) backward."""
 import pytest
 import torch
 
@@ -8,15 +8,16 @@ from visionzoo.layers.attention.window import WindowAttention
 
 
 @pytest.mark.parametrize("spatial_dims, shape, batch", [(3, (14, 21, 9), 2), (3, (28, 28, 28), 1), (2, (35, 28), 3)])
-def test_cut_window_split_equals_the_full_masked_call(monkeypatch, spatial_dims, shape, batch):
+def test_grouped_masks_equal_the_full_masked_call(monkeypatch, spatial_dims, shape, batch):
     torch.manual_seed(0)
     attn = WindowAttention(24, 3, window_size=7, shift_size=3, spatial_dims=spatial_dims)
     with torch.no_grad():
         attn.relative_position_bias_table.normal_()
     x = torch.randn(batch, int(torch.tensor(shape).prod()), 24, requires_grad=True)
     split = attn(x, shape)
-    cut = attn._cut_cache[next(iter(attn._cut_cache))]
-    assert 0 < cut.numel() < len(attn._mask_cache[next(iter(attn._mask_cache))])  # the split path ran
+    (groups,) = attn._group_cache.values()  # the grouped path ran
+    assert len(groups) == (8 if spatial_dims == 3 else 4)
+    assert sum(not pattern.any() for pattern, _ in groups) == 1  # the windows the shift leaves whole
     split.square().sum().backward()
     grads = [x.grad.clone(), attn.relative_position_bias_table.grad.clone()]
     x.grad = None
