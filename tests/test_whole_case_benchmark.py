@@ -42,7 +42,8 @@ def test_rows_have_the_expected_keys_and_values(rows):
         assert set(r["dice_vs_ref_regions"]) == {"TC", "WT", "ET"}
         assert 0.0 <= r["dice_vs_ref"] <= 1.0 and 0.0 <= r["dice_vs_label"] <= 1.0
         assert sorted(Path(r["out_dir"]).glob("*.nii.gz")) and Path(r["out_dir"]).is_dir()
-    assert rows[1]["settings"] == {"precision": "bf16", "overlap": 0.25, "sw_batch_size": 1, "mode": "constant"}
+    assert rows[1]["settings"] == {"precision": "bf16", "overlap": 0.25, "sw_batch_size": 1, "mode": "constant",
+                                   "roi_size": "64x32x32"}
 
 
 def test_the_reference_against_itself_is_one(rows):
@@ -65,11 +66,17 @@ def test_variants_reach_the_config_like_infer_options():
     wc.apply_variant(cfg, wc.check_variant({"precision": "bf16", "overlap": 0, "sw_batch_size": 2, "mode": "gaussian"}))
     assert cfg.segmenter["precision"] == "bf16"
     assert cfg.segmenter["inference"]["roi_size"] == (64, 32, 32)  # the config's other settings stay
-    assert wc._settings(cfg) == {"precision": "bf16", "overlap": 0.0, "sw_batch_size": 2, "mode": "gaussian"}
+    assert wc._settings(cfg) == {"precision": "bf16", "overlap": 0.0, "sw_batch_size": 2, "mode": "gaussian",
+                                 "roi_size": "64x32x32"}
+    wc.apply_variant(cfg, wc.check_variant({"roi_size": 96}))  # one number: a cube
+    assert cfg.segmenter["inference"]["roi_size"] == (96, 96, 96)
+    wc.apply_variant(cfg, wc.check_variant({"roi_size": "96x64x48"}))
+    assert wc._settings(cfg)["roi_size"] == "96x64x48"
 
 
 @pytest.mark.parametrize("variant, message", [
-    ("roi_size=64", "unknown variant key(s) roi_size; variant keys are precision, overlap, sw_batch_size, mode"),
+    ("device=cuda", "unknown variant key(s) device; variant keys are precision, overlap, sw_batch_size, mode, roi_size"),
+    ("roi_size=64x0", "variant roi_size must be N or NxNxN"),
     ("channels_last=True", "channels_last is not a whole-case lever here"),
     ("overlap=1.0", "variant overlap must be a number in [0, 1)"),
     ("sw_batch_size=0", "variant sw_batch_size must be a positive integer"),

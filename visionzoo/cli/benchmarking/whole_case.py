@@ -1,6 +1,7 @@
 """Whole-case BraTS inference, end to end, per inference setting: seconds per case, peak RSS and Dice.
 
-Each variant overrides the config's inference settings (``precision``, ``overlap``, ``sw_batch_size``, ``mode``)
+Each variant overrides the config's inference settings (``precision``, ``overlap``, ``sw_batch_size``, ``mode``,
+``roi_size`` as ``160`` or ``160x160x128``)
 and runs in its own fresh process (``python -m visionzoo.cli.benchmarking.whole_case SPEC.json``), so its peak
 RSS (``ru_maxrss``) is its own. That process predicts every case the way ``tools/infer.py CONFIG CKPT CASE --out
 DIR`` does, one `run_inference` call per case (config load, model build, checkpoint load, reading the NIfTI
@@ -38,7 +39,7 @@ from .train import _cpu_name, _run_child
 __all__ = ["VARIANT_KEYS", "LEVER_VARIANTS", "check_variant", "variant_label", "run_whole_case",
            "format_whole_case_table"]
 
-VARIANT_KEYS = ("precision", "overlap", "sw_batch_size", "mode")
+VARIANT_KEYS = ("precision", "overlap", "sw_batch_size", "mode", "roi_size")
 """The inference settings a variant may override: the task wrapper's precision and `SlidingWindow` fields."""
 LEVER_VARIANTS: tuple[dict[str, Any], ...] = (
     {"precision": "bf16"}, {"overlap": 0.25}, {"overlap": 0.0}, {"sw_batch_size": 1}, {"sw_batch_size": 2},
@@ -73,6 +74,14 @@ def check_variant(variant: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"variant sw_batch_size must be a positive integer, got {out['sw_batch_size']!r}")
     if "mode" in out and out["mode"] not in ("constant", "gaussian"):
         raise ValueError(f"variant mode must be constant or gaussian, got {out['mode']!r}")
+    if "roi_size" in out:
+        try:
+            roi = tuple(int(v) for v in str(out["roi_size"]).split("x"))
+        except ValueError:
+            roi = ()
+        if not roi or min(roi) < 1:
+            raise ValueError(f"variant roi_size must be N or NxNxN (positive integers), got {out['roi_size']!r}")
+        out["roi_size"] = "x".join(map(str, roi))
     return out
 
 
@@ -84,6 +93,7 @@ def variant_label(variant: dict[str, Any]) -> str:
 def apply_variant(cfg: Any, variant: dict[str, Any]) -> None:
     """Put `variant` into a segmenter config: precision into the wrapper, the rest into ``segmenter.inference``."""
     from visionzoo.engine import set_inference_precision
+    from visionzoo.engine.models import SlidingWindow
     from visionzoo.engine.runner import task_wrapper
 
     key, _ = task_wrapper(cfg)
@@ -93,7 +103,12 @@ def apply_variant(cfg: Any, variant: dict[str, Any]) -> None:
     overrides = {k: v for k, v in variant.items() if k != "precision"}
     if overrides:
         wrapper = dict(cfg.get("segmenter") or {})
-        wrapper["inference"] = {**dict(wrapper.get("inference") or {}), **overrides}
+        inference = dict(wrapper.get("inference") or {})
+        if "roi_size" in overrides:
+            roi = tuple(int(v) for v in overrides["roi_size"].split("x"))
+            dims = len(SlidingWindow(**inference).roi_size)
+            overrides["roi_size"] = roi * dims if len(roi) == 1 else roi
+        wrapper["inference"] = {**inference, **overrides}
         cfg["segmenter"] = wrapper
 
 
@@ -104,7 +119,8 @@ def _settings(cfg: Any) -> dict[str, Any]:
     wrapper = cfg.get("segmenter") or {}
     window = SlidingWindow(**dict(wrapper.get("inference") or {}))
     return {"precision": wrapper.get("precision", "fp32"), "overlap": window.overlap,
-            "sw_batch_size": window.sw_batch_size, "mode": window.mode}
+            "sw_batch_size": window.sw_batch_size, "mode": window.mode,
+            "roi_size": "x".join(map(str, window.roi_size))}
 
 
 # --- the child process --------------------------------------------------------------------------
@@ -349,19 +365,20 @@ def _f(fmt: str, value: float | None) -> str:
 
 
 def format_whole_case_table(rows: list[dict]) -> str:
-    """One line per setting: precision, overlap, sw_batch, mode, s/case, end to end, peak RSS, Dice vs ref/labels."""
+    """One line per setting: precision, ROI, overlap, sw_batch, mode, s/case, end to end, peak RSS, Dice vs ref/labels."""
     import torch
 
     first = rows[0]
     head = (f"whole-case inference | {first['config']} ({first['weights']}) | {first['cases']} case(s) "
             f"{', '.join(first['case_shapes'] or [])} | {first['threads']} threads, {first['device']}, "
             f"{first['cpu']} | torch {torch.__version__}")
-    cols = ["variant", "precision", "overlap", "sw_batch", "mode", "s/case (median)", "end to end s",
+    cols = ["variant", "precision", "roi", "overlap", "sw_batch", "mode", "s/case (median)", "end to end s",
             "peak RSS GiB", "Dice vs ref", "Dice vs labels", "delta vs ref", "other CPU"]
     lines = []
     for r in rows:
         s = r["settings"]
-        lines.append([r["label"] + (" (ref)" if r["is_reference"] else ""), s["precision"], f"{s['overlap']:g}",
+        lines.append([r["label"] + (" (ref)" if r["is_reference"] else ""), s["precision"], s.get("roi_size", "-"),
+                      f"{s['overlap']:g}",
                       str(s["sw_batch_size"]), s["mode"], f"{r['median_case_s']:.1f}", f"{r['end_to_end_s']:.1f}",
                       f"{r['peak_rss_gib']:.2f}", f"{r['dice_vs_ref']:.4f}", _f("{:.4f}", r["dice_vs_label"]),
                       _f("{:+.4f}", r["dice_vs_label_delta"]), _f("{:.2f}", r["other_cores"])])
