@@ -6,7 +6,8 @@ import torch
 import visionzoo as vz
 from visionzoo.export.onnx import output_tensors
 from visionzoo.registry import get_tiny_cfg
-from visionzoo.utils.precision import autocast, check_precision, outputs_to_fp32
+from visionzoo.utils import precision as precision_module
+from visionzoo.utils.precision import autocast, check_precision, outputs_to_fp32, resolve_precision
 
 BF16_RTOL = 2e-2
 
@@ -14,6 +15,15 @@ BF16_RTOL = 2e-2
 def test_unknown_precision_names_the_close_match():
     with pytest.raises(ValueError, match="unknown precision 'bf61'.*did you mean 'bf16'"):
         check_precision("bf61")
+
+
+def test_auto_is_bf16_only_on_native_bf16_hardware(monkeypatch):
+    monkeypatch.setattr(precision_module, "_cpu_flags", lambda: frozenset({"avx512f", "avx512_bf16"}))
+    assert resolve_precision("auto", "cpu") == "bf16"
+    monkeypatch.setattr(precision_module, "_cpu_flags", lambda: frozenset({"avx512f", "avx2"}))
+    assert resolve_precision("auto", "cpu") == "fp32" and resolve_precision("bf16", "cpu") == "bf16"
+    with autocast("auto"):
+        assert not torch.is_autocast_enabled("cpu")
 
 
 def test_outputs_to_fp32_casts_nested_floating_tensors_only():
@@ -50,3 +60,16 @@ def test_fp32_autocast_is_a_no_op():
         with autocast("bf16"):
             assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
             assert not torch.equal(model(x), ref)  # it did run in bf16
+
+
+@pytest.mark.parametrize("inplace", [True, False])
+def test_instance_norm_keeps_fp32_statistics_for_bf16_maps(inplace):
+    """A bf16 map far from zero: a bf16 mean (steps of 0.5 at 100) would shift every output by up to 0.25 sigma."""
+    from visionzoo.layers.conv_blocks import InstanceNorm, channels_last
+
+    torch.manual_seed(0)
+    x = channels_last(torch.randn(1, 8, 32, 32, 32) + 100.3).to(torch.bfloat16)
+    ref = torch.nn.functional.instance_norm(x.float(), eps=1e-5)
+    with torch.no_grad():
+        out = InstanceNorm(inplace=inplace)(x.clone())
+    assert out.dtype == torch.bfloat16 and (out.float() - ref).abs().max() < 0.05

@@ -27,8 +27,9 @@ def cases(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def rows(cases, tmp_path_factory):
     keep = tmp_path_factory.mktemp("whole_case_keep")
-    # {} is the tiny recipe's own setting (fp32, overlap 0.5) = the reference: it runs once
-    return wc.run_whole_case(TINY, None, cases, [{"overlap": 0.25, "precision": "bf16"}, {}], threads=1,
+    # {"precision": "fp32"} is the reference's setting (the tiny recipe's overlap 0.5): it runs once
+    variants = [{"overlap": 0.25, "precision": "bf16"}, {"precision": "fp32"}]
+    return wc.run_whole_case(TINY, None, cases, variants, threads=1,
                              keep_dir=keep, poll_s=2.0)
 
 

@@ -85,7 +85,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--overlap", type=float, default=0.5, help="sliding-window overlap")
     p.add_argument("--sw-batch-size", type=positive_int, default=4, help="tiles per forward in sliding-window mode")
     p.add_argument("--channels-last", action="store_true")
-    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
+    p.add_argument("--precision", choices=("fp32", "bf16", "fp16", "auto"), default="fp32",
                    help="autocast both models (bf16: AVX512-BF16/AMX CPUs); the report adds the same-run matmul peak")
     p.add_argument("--compile", action="store_true", help="wrap both models with torch.compile")
     p.add_argument("--threads", type=positive_int, default=None, help="torch.set_num_threads for the run")

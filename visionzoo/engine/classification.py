@@ -36,7 +36,7 @@ class ImageClassifier(TaskModel):
         mixup: `timm.data.Mixup` keywords (``mixup_alpha``, ``cutmix_alpha``, ``label_smoothing``, ...); None: off.
         label_smoothing: for the loss without mixup (timm's ``--smoothing``).
         replace_head: fine-tuning marker read by `resolve_cls_data` (the head is built for the data's classes).
-        precision: inference precision, ``"fp32"`` (default) or ``"bf16"`` (autocast; see `TaskModel`).
+        precision: inference precision: ``"fp32"`` (default), ``"bf16"`` (autocast) or ``"auto"`` (see `TaskModel`).
     """
 
     default_preprocessor = "ClsDataPreprocessor"

@@ -39,7 +39,7 @@ class Detector(TaskModel):
         criterion: ``SetCriterion`` keywords (``eos_coef``, ``weight_dict``, ``aux_loss``) plus ``matcher``,
             a dict of ``HungarianMatcher`` keywords (``cost_class``, ``cost_bbox``, ``cost_giou``).
         num_classes: classes without no-object; default ``net["num_classes"]`` or the network's ``num_classes``.
-        precision: inference precision, ``"fp32"`` (default) or ``"bf16"`` (autocast; see `TaskModel`).
+        precision: inference precision: ``"fp32"`` (default), ``"bf16"`` (autocast) or ``"auto"`` (see `TaskModel`).
     """
 
     default_preprocessor = "DetectionDataPreprocessor"

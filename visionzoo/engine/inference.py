@@ -391,10 +391,11 @@ def _batches(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
         yield items[i:i + size]
 
 
-def _header(cfg: Config, checkpoint: Path | None, task: str, classes: Sequence[str] | None) -> dict:
+def _header(cfg: Config, checkpoint: Path | None, task: str, classes: Sequence[str] | None, model=None) -> dict:
     weights = str(checkpoint) if checkpoint is not None else str(cfg.model.get("checkpoint_path") or cfg.model.get("name"))
     return {"task": task, "config": cfg.filename, "checkpoint": weights, "model": cfg.model.get("name"),
-            "classes": list(classes) if classes is not None else None}
+            "classes": list(classes) if classes is not None else None,
+            "precision": getattr(model, "inference_precision", "fp32")}
 
 
 # ----------------------------------------------------------------------------------------------- tasks
@@ -578,7 +579,7 @@ def run_inference(cfg: Config, checkpoint: str | os.PathLike | None, inputs: Seq
         num_classes = getattr(model, "num_classes", num_classes)
     names = inference_class_names(cfg, meta, num_classes)
 
-    header = _header(cfg, ckpt, task, names)
+    header = _header(cfg, ckpt, task, names, model)
     with _staging(out) as stage, torch.inference_mode():
         if key == "classifier":
             records = _classify(model, cfg, items, names, batch_size, progress)

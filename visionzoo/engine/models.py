@@ -52,7 +52,7 @@ class VolumeSegmenter(TaskModel):
         net: e.g. ``dict(name="swin_unetr_brats", feature_size=48)``.
         loss: e.g. ``dict(type="DiceLoss", sigmoid=True)`` (published) or ``dict(type="DiceBCELoss")``.
         inference: `SlidingWindow` fields, e.g. ``dict(roi_size=(128, 128, 128), overlap=0.5, mode="gaussian")``.
-        precision: inference precision, ``"fp32"`` (default) or ``"bf16"`` (autocast; see `TaskModel`).
+        precision: inference precision: ``"fp32"`` (default), ``"bf16"`` (autocast) or ``"auto"`` (see `TaskModel`).
     """
 
     default_preprocessor = "BratsDataPreprocessor"

@@ -3,8 +3,9 @@
 Each wraps a network built by ``visionzoo.create_model(**net)`` (the call users make) with a data preprocessor,
 and answers mmengine's three modes: ``"loss"`` (a dict of losses), ``"predict"`` (one dict per sample) and
 ``"tensor"`` (the raw network output). Subclasses name their default preprocessor and write `loss`/`predict`.
-``precision="bf16"`` (or ``"fp16"``) runs ``predict``/``tensor`` under autocast with the network's outputs cast
-back to fp32 before post-processing; training precision is the optimizer wrapper's (``--amp``).
+``precision="bf16"`` (or ``"fp16"``; ``"auto"``: bf16 where the device computes it natively) runs
+``predict``/``tensor`` under autocast with the network's outputs cast back to fp32 before post-processing;
+training precision is the optimizer wrapper's (``--amp``).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 from mmengine.model import BaseModel
 
 import visionzoo
-from visionzoo.utils.precision import autocast, check_precision, outputs_to_fp32
+from visionzoo.utils.precision import autocast, check_precision, outputs_to_fp32, resolve_precision
 
 from .registry import MODELS
 
@@ -41,11 +42,21 @@ class TaskModel(BaseModel):
             raise ValueError(f"{type(self).__name__} mode must be 'loss', 'predict' or 'tensor', got {mode!r}.")
         if mode == "loss":
             return self.loss(inputs, data_samples, **kwargs)
-        device = next(self.net.parameters(), None)
-        with autocast(self.precision, device.device.type if device is not None else "cpu"):
+        with autocast(self.precision, self.device_type):
             if mode == "tensor":
                 return self.tensor(inputs, **kwargs)
             return self.predict(inputs, data_samples, **kwargs)
+
+    @property
+    def device_type(self) -> str:
+        """``"cpu"`` or ``"cuda"``: where the network's parameters are."""
+        param = next(self.net.parameters(), None)
+        return param.device.type if param is not None else "cpu"
+
+    @property
+    def inference_precision(self) -> str:
+        """The precision `predict` runs at on the current device (``auto`` resolved)."""
+        return resolve_precision(self.precision, self.device_type)
 
     def loss(self, inputs: Any, data_samples: list[dict] | None, **kwargs: Any) -> dict:
         raise NotImplementedError

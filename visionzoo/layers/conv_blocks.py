@@ -64,24 +64,25 @@ class InstanceNorm(nn.Module):
         if n < 2:
             raise ValueError(f"instance norm needs more than one voxel per channel, got input of shape {tuple(x.shape)}")
         tokens = x.movedim(1, -1).reshape(b, n, c)  # a view: channels are innermost
-        mean = tokens.sum(dim=1, keepdim=True) / n
+        mean = tokens.sum(dim=1, keepdim=True, dtype=torch.float32) / n  # fp32 statistics for bf16 maps too
         if self.inplace and autograd_free():
             centred = tokens.sub_(mean)
             var = _sum_of_squares(centred) / n
             centred.mul_(torch.rsqrt(var + self.eps))
             return x
-        centred = tokens - mean
+        centred = tokens - mean  # fp32 for a bf16 map (no rounded mean), the output back in the map's dtype
         var = (centred * centred).sum(dim=1, keepdim=True) / n
-        return (centred * torch.rsqrt(var + self.eps)).view(b, *x.shape[2:], c).movedim(-1, 1)
+        out = (centred * torch.rsqrt(var + self.eps)).to(x.dtype)
+        return out.view(b, *x.shape[2:], c).movedim(-1, 1)
 
 
 def _sum_of_squares(tokens: Tensor, chunk_bytes: int = 2 << 20) -> Tensor:
-    """Per-channel sum of squares of (B, N, C) over N, in row chunks so temporaries stay small."""
+    """Per-channel sum of squares of (B, N, C) over N in fp32, in row chunks so temporaries stay small."""
     rows = max(1, chunk_bytes // (tokens.shape[-1] * tokens.element_size()))
-    total = tokens.new_zeros(tokens.shape[0], 1, tokens.shape[-1])
+    total = tokens.new_zeros(tokens.shape[0], 1, tokens.shape[-1], dtype=torch.float32)
     for start in range(0, tokens.shape[1], rows):
         chunk = tokens[:, start:start + rows]
-        total += (chunk * chunk).sum(dim=1, keepdim=True)
+        total += (chunk * chunk).sum(dim=1, keepdim=True, dtype=torch.float32)
     return total
 
 

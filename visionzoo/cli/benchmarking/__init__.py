@@ -26,7 +26,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from visionzoo import create_model, get_pretrained_cfg
 from visionzoo.layers import explicit_attention, to_ntuple
-from visionzoo.utils.precision import PRECISIONS, autocast, check_precision
+from visionzoo.utils.precision import PRECISIONS, autocast, resolve_precision
 
 __all__ = [
     "REFERENCES",
@@ -389,7 +389,7 @@ def matmul_peak_gflops(precision: str = "fp32", device: str | torch.device = "cp
                        repeats: int = 5) -> float:
     """The best rate of an n x n x n matmul in `precision` (GFLOP/s) with this process's threads: the machine's
     practical peak, measured in the same run as the model so that "percent of peak" compares like with like."""
-    dtype = PRECISIONS[check_precision(precision)]
+    dtype = PRECISIONS[resolve_precision(precision, torch.device(device).type)]
     dev = torch.device(device)
     a, b = (torch.randn(n, n, device=dev).to(dtype) for _ in range(2))
     best = float("inf")
@@ -538,8 +538,9 @@ def run_benchmark(
     size = to_ntuple(img_size, len(default_size), "img_size") if img_size is not None else default_size
     dev = torch.device(device)
     name = _model_name(model)
+    precision = resolve_precision(precision, dev.type)
     options = dict(batch_size=batch_size, mode=mode, channels_last=channels_last, compile=compile, device=dev,
-                   precision=check_precision(precision))
+                   precision=precision)
     build_size = size
     if mode == "sliding_window":
         roi = to_ntuple(roi_size, len(size), "roi_size") if roi_size is not None else default_size

@@ -112,13 +112,16 @@ def apply_variant(cfg: Any, variant: dict[str, Any]) -> None:
         cfg["segmenter"] = wrapper
 
 
-def _settings(cfg: Any) -> dict[str, Any]:
-    """The effective precision / overlap / sw_batch_size / mode of a segmenter config (defaults filled in)."""
+def _settings(cfg: Any, device: str = "cpu") -> dict[str, Any]:
+    """The effective precision (``auto`` resolved for `device`) / overlap / sw_batch_size / mode / roi_size of a
+    segmenter config (defaults filled in)."""
     from visionzoo.engine.models import SlidingWindow
+    from visionzoo.utils.precision import resolve_precision
 
     wrapper = cfg.get("segmenter") or {}
     window = SlidingWindow(**dict(wrapper.get("inference") or {}))
-    return {"precision": wrapper.get("precision", "fp32"), "overlap": window.overlap,
+    precision = resolve_precision(wrapper.get("precision", "fp32"), device.split(":")[0])
+    return {"precision": precision, "overlap": window.overlap,
             "sw_batch_size": window.sw_batch_size, "mode": window.mode,
             "roi_size": "x".join(map(str, window.roi_size))}
 
@@ -294,7 +297,7 @@ def run_whole_case(
         for variant in [reference, *variants]:
             resolved = load_config(config_path, cfg_options)
             apply_variant(resolved, variant)
-            settings = _settings(resolved)
+            settings = _settings(resolved, device)
             if all(s != settings for _, s in runs):
                 runs.append((variant, settings))
         log(f"{len(runs)} setting(s) x {len(found)} case(s), {threads} thread(s); one process per setting")

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from timm.layers import trunc_normal_
 from torch import Tensor
 
+from ...utils.precision import no_autocast
 from ..pos_embed import resample_abs_pos_embed
 from .base import MultiHeadMixer, check_grid, reference_grid
 from .registry import register_attention
@@ -99,7 +100,7 @@ class FocusedLinearAttention(MultiHeadMixer):
         norm squares it again) and the normaliser loses bf16's precision, giving NaNs under AMP (official
         FLatten issue #15). In fp32 these are the same operations as before, bit for bit.
         """
-        with torch.autocast(device_type=v.device.type, enabled=False):
+        with no_autocast(v.device.type):
             scale = F.softplus(self.scale.float())
             q, k = self._focus(q.float(), scale), self._focus(k.float() + pos.float(), scale)
             q, k, vf = self.split_heads(q), self.split_heads(k), v.float()

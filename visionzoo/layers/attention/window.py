@@ -221,7 +221,7 @@ class WindowAttention(MultiHeadMixer):
         """SW-MSA, one attention call per distinct mask with a broadcast (1, heads, N, N) bias, instead of
         materialising a (B * nW, heads, N, N) bias (1.4 GB in fp32 for Swin UNETR's first stage at a 128^3 ROI:
         1000 windows of 343 tokens, 3 heads). Every window gets the same bias + mask values as before."""
-        if graph_capture():  # traced graphs keep one masked call (symbolic window counts)
+        if graph_capture() or mask.is_meta:  # traced graphs (symbolic window counts), meta tensors (no values)
             full = (bias + mask.unsqueeze(1)).unsqueeze(0)  # 1, nW, heads, Nw, Nw
             full = full.expand(batch, -1, -1, -1, -1).reshape(-1, *full.shape[2:])  # B*nW, heads, Nw, Nw
             return self.attend(q, k, v, bias=full)
