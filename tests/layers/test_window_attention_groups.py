@@ -28,3 +28,15 @@ def test_grouped_masks_equal_the_full_masked_call(monkeypatch, spatial_dims, sha
     full.square().sum().backward()
     for a, b in zip(grads, [x.grad, attn.relative_position_bias_table.grad]):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_a_module_moved_to_bf16_after_an_fp32_call_gets_bf16_masks():
+    torch.manual_seed(0)
+    attn = WindowAttention(24, 3, window_size=7, shift_size=3, spatial_dims=3)
+    x = torch.randn(1, 14 * 14 * 14, 24)
+    with torch.no_grad():
+        ref = attn(x, (14, 14, 14))
+        out = attn.to(torch.bfloat16)(x.to(torch.bfloat16), (14, 14, 14))
+    assert out.dtype == torch.bfloat16 and (out.float() - ref).abs().max() <= 2e-2 * ref.abs().max()
+    dtypes = {pattern.dtype for groups in attn._group_cache.values() for pattern, _ in groups}
+    assert dtypes == {torch.float32, torch.bfloat16}  # one cached grouping per dtype: no fp32 mask on bf16 scores

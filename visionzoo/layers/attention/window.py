@@ -250,7 +250,7 @@ class WindowAttention(MultiHeadMixer):
         q, k, v = self.qkv_heads(windows)
         if any(shift):
             mask = self._shift_mask(grid, window, shift, x)
-            windows = self._attend_shifted(q, k, v, bias, mask, b, (grid, window, shift, x.device))
+            windows = self._attend_shifted(q, k, v, bias, mask, b, (grid, window, shift, x.device, x.dtype))
         else:
             windows = self.attend(q, k, v, bias=bias)
         x = window_reverse(self.project(windows), window, grid)
