@@ -40,3 +40,19 @@ def test_a_module_moved_to_bf16_after_an_fp32_call_gets_bf16_masks():
     assert out.dtype == torch.bfloat16 and (out.float() - ref).abs().max() <= 2e-2 * ref.abs().max()
     dtypes = {pattern.dtype for groups in attn._group_cache.values() for pattern, _ in groups}
     assert dtypes == {torch.float32, torch.bfloat16}  # one cached grouping per dtype: no fp32 mask on bf16 scores
+
+
+def test_explicit_attention_keeps_one_call_over_all_windows():
+    """Exporters, the FLOP counter and attention maps see one softmax over every window, in window order."""
+    from visionzoo.layers.attention import explicit_attention
+
+    torch.manual_seed(0)
+    attn = WindowAttention(24, 3, window_size=7, shift_size=3, spatial_dims=2)
+    x = torch.randn(2, 35 * 28, 24)
+    with torch.no_grad():
+        fused = attn(x, (35, 28))
+        attn._group_cache.clear()
+        with explicit_attention():
+            explicit = attn(x, (35, 28))
+    assert not attn._group_cache
+    torch.testing.assert_close(explicit, fused, rtol=1e-5, atol=1e-5)

@@ -30,6 +30,7 @@ from timm.layers import trunc_normal_
 from ..helpers import all_zero, pad_end, pads_to_multiple, to_ntuple
 from ..microbatch import graph_capture
 from .base import MultiHeadMixer, check_grid
+from .functional import use_explicit_attention
 from .registry import register_attention
 
 __all__ = [
@@ -221,7 +222,9 @@ class WindowAttention(MultiHeadMixer):
         """SW-MSA, one attention call per distinct mask with a broadcast (1, heads, N, N) bias, instead of
         materialising a (B * nW, heads, N, N) bias (1.4 GB in fp32 for Swin UNETR's first stage at a 128^3 ROI:
         1000 windows of 343 tokens, 3 heads). Every window gets the same bias + mask values as before."""
-        if graph_capture() or mask.is_meta:  # traced graphs (symbolic window counts), meta tensors (no values)
+        # one masked call over all windows for traced graphs (symbolic window counts), meta tensors (no values) and
+        # explicit attention (exporters, FLOP counting, attention maps: one softmax per forward, in window order)
+        if graph_capture() or mask.is_meta or use_explicit_attention():
             full = (bias + mask.unsqueeze(1)).unsqueeze(0)  # 1, nW, heads, Nw, Nw
             full = full.expand(batch, -1, -1, -1, -1).reshape(-1, *full.shape[2:])  # B*nW, heads, Nw, Nw
             return self.attend(q, k, v, bias=full)
