@@ -1,9 +1,8 @@
 """Whole-case BraTS inference, end to end, per inference setting: seconds per case, peak RSS and Dice.
 
 Each variant overrides the config's inference settings (``precision``, ``overlap``, ``sw_batch_size``, ``mode``,
-``roi_size`` as ``160`` or ``160x160x128``)
-and runs in its own fresh process (``python -m visionzoo.cli.benchmarking.whole_case SPEC.json``), so its peak
-RSS (``ru_maxrss``) is its own. That process predicts every case the way ``tools/infer.py CONFIG CKPT CASE --out
+``roi_size`` as ``160`` or ``160x160x128``) and runs in its own fresh process (``python -m
+visionzoo.cli.benchmarking.whole_case SPEC.json``), so its peak RSS (``ru_maxrss``) is its own. That process predicts every case the way ``tools/infer.py CONFIG CKPT CASE --out
 DIR`` does, one `run_inference` call per case (config load, model build, checkpoint load, reading the NIfTI
 files, sliding window, writing the label NIfTI and overlay PNG), with `set_inference_precision` and the
 ``segmenter.inference`` overrides applied to the config as ``--precision`` / ``--cfg-options`` would.
