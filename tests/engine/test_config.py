@@ -113,3 +113,27 @@ def test_every_config_builds_its_segmenter(path: Path):
     model = VolumeSegmenter(net=cfg.model, **segmenter)
     assert model.inference.roi_size == tuple(cfg.segmenter.inference.roi_size)
     assert model.net.num_classes == 3 and model.net.in_chans == 4
+
+
+def test_config_types_reach_every_depth_of_a_loaded_config():
+    from mmengine.config import Config
+
+    from visionzoo.engine.config import config_types
+
+    cfg = Config(dict(model=dict(type="A"), hooks=[dict(type="B", inner=dict(type="C"))], other=dict(kind="D")))
+    assert config_types(cfg) == {"A", "B", "C"}
+
+
+def test_an_unregistered_config_type_names_the_missing_task_extra(monkeypatch):
+    """With a task unavailable, a type no registry knows is explained by that task's missing extra."""
+    from mmengine.config import Config
+
+    from visionzoo.engine import tasks
+    from visionzoo.utils.extras import MissingDependencyError
+
+    cfg = Config(dict(train_dataloader=dict(dataset=dict(type="NoSuchDataset"))))
+    tasks.check_config_types(cfg, "ImageClassifier")  # every task available: left to mmengine
+    missing = MissingDependencyError('BraTS segmentation needs monai: pip install "visionzoo[medical]"')
+    monkeypatch.setitem(tasks.UNAVAILABLE_TASKS, "medical", missing)
+    with pytest.raises(MissingDependencyError, match=r"NoSuchDataset is not registered.*visionzoo\[medical\]"):
+        tasks.check_config_types(cfg, "ImageClassifier")

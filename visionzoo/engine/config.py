@@ -36,10 +36,20 @@ class UnknownConfigKeyError(KeyError):
 
 def config_keys(cfg: Mapping | Config) -> list[str]:
     """Every dotted key path in `cfg`, containers included (``model``, ``model.feature_size``, ``a.0.b``)."""
-    return sorted(_walk(cfg._cfg_dict if isinstance(cfg, Config) else cfg, ""))
+    return sorted(path for path, _ in _walk(_as_mapping(cfg), ""))
 
 
-def _walk(node: Any, prefix: str) -> Iterator[str]:
+def config_types(cfg: Mapping | Config) -> set[str]:
+    """Every string ``type=`` that `cfg` names, at any depth (registry names of models, datasets, hooks, ...)."""
+    return {value for path, value in _walk(_as_mapping(cfg), "")
+            if path.rpartition(".")[2] == "type" and isinstance(value, str)}
+
+
+def _as_mapping(cfg: Mapping | Config) -> Mapping:
+    return cfg._cfg_dict if isinstance(cfg, Config) else cfg
+
+
+def _walk(node: Any, prefix: str) -> Iterator[tuple[str, Any]]:
     if isinstance(node, Mapping):
         items = ((str(k), v) for k, v in node.items())
     elif isinstance(node, (list, tuple)):
@@ -48,7 +58,7 @@ def _walk(node: Any, prefix: str) -> Iterator[str]:
         return
     for key, value in items:
         path = f"{prefix}{key}"
-        yield path
+        yield path, value
         yield from _walk(value, path + ".")
 
 

@@ -131,7 +131,7 @@ def task_wrapper(cfg: Config) -> tuple[str, str]:
 
 
 def set_inference_precision(cfg: Config, precision: str | None) -> None:
-    """Put `precision` (``fp32``/``bf16``/``fp16``; None keeps the config's) into the config's task wrapper."""
+    """Put `precision` (``fp32``/``bf16``/``fp16``/``auto``; None keeps the config's) into the config's task wrapper."""
     if precision is not None:
         key, _ = task_wrapper(cfg)
         cfg[key] = {**(cfg.get(key) or {}), "precision": check_precision(precision)}

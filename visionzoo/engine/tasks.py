@@ -8,12 +8,12 @@ COCO detection ``[detection]`` (albumentations, pycocotools). `import_tasks` reg
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
 from typing import Any
 
 from visionzoo.utils.extras import MissingDependencyError, missing_dependency
 
 from . import registry
+from .config import config_types
 
 __all__ = ["TASK_MODULES", "UNAVAILABLE_TASKS", "import_tasks", "check_config_types"]
 
@@ -45,17 +45,6 @@ def import_tasks() -> dict[str, MissingDependencyError]:
     return UNAVAILABLE_TASKS
 
 
-def _config_types(node: Any) -> Iterator[str]:
-    if isinstance(node, dict):
-        if isinstance(node.get("type"), str):
-            yield node["type"]
-        for value in node.values():
-            yield from _config_types(value)
-    elif isinstance(node, (list, tuple)):
-        for value in node:
-            yield from _config_types(value)
-
-
 def _registered(name: str) -> bool:
     name = name.split("::")[-1]
     return any(getattr(registry, r).get(name) is not None for r in registry.__all__ if r != "SCOPE")
@@ -70,7 +59,7 @@ def check_config_types(cfg: Any, model_type: str | None = None) -> None:
         raise UNAVAILABLE_TASKS[task]
     if not UNAVAILABLE_TASKS:
         return
-    unknown = sorted({t for t in _config_types(cfg) if not _registered(t)})
+    unknown = sorted(t for t in config_types(cfg) if not _registered(t))
     if unknown:
         reasons = "; ".join(str(e) for e in UNAVAILABLE_TASKS.values())
         raise MissingDependencyError(f"this config's {', '.join(unknown)} is not registered, maybe because: {reasons}")
