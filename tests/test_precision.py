@@ -73,3 +73,24 @@ def test_instance_norm_keeps_fp32_statistics_for_bf16_maps(inplace):
     with torch.no_grad():
         out = InstanceNorm(inplace=inplace)(x.clone())
     assert out.dtype == torch.bfloat16 and (out.float() - ref).abs().max() < 0.05
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_low_precision_instance_norm_is_per_sample_and_channels_last(dtype):
+    """The no-grad path (shifted fp32 sums, batch norm applies them) per sample of a batch, layout kept; with a
+    gradient the differentiable formula runs and agrees."""
+    from visionzoo.layers.conv_blocks import InstanceNorm, channels_last
+
+    torch.manual_seed(0)
+    x = channels_last(torch.randn(3, 6, 12, 10, 8) * torch.tensor([1.0, 4.0, 0.5]).view(3, 1, 1, 1, 1) + 30).to(dtype)
+    ref = torch.nn.functional.instance_norm(x.float(), eps=1e-5)
+    tolerance = 3e-2 if dtype == torch.bfloat16 else 3e-3  # the output's rounding
+    with torch.no_grad():
+        fast = InstanceNorm(inplace=True)(x.clone())
+    assert fast.dtype == dtype and fast.is_contiguous(memory_format=torch.channels_last_3d)
+    assert (fast.float() - ref).abs().max() < tolerance
+    leaf = x.clone().requires_grad_()
+    slow = InstanceNorm()(leaf)
+    assert (slow.float() - ref).abs().max() < tolerance
+    slow.float().sum().backward()
+    assert torch.isfinite(leaf.grad.float()).all()

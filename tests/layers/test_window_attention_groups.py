@@ -56,3 +56,43 @@ def test_explicit_attention_keeps_one_call_over_all_windows():
             explicit = attn(x, (35, 28))
     assert not attn._group_cache
     torch.testing.assert_close(explicit, fused, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("grid, window, shift", [((14, 21, 14), (7, 7, 7), (3, 3, 3)), ((35, 28), (7, 7), (3, 3)),
+                                                 ((12, 9), (6, 3), (3, 1))])
+def test_mask_groups_are_the_distinct_masks(grid, window, shift):
+    """Grouping by each token's first same-region token finds exactly the distinct whole masks."""
+    mask = window_module.shifted_window_mask(grid, window, shift)
+    attn = WindowAttention(8, 2, window_size=window, shift_size=shift, spatial_dims=len(grid))
+    groups = attn._mask_groups(mask, ("test",))
+    patterns, inverse = torch.unique(mask.flatten(1), dim=0, return_inverse=True)
+    assert len(groups) == len(patterns)
+    covered = torch.cat([windows for _, windows in groups]).sort().values
+    assert torch.equal(covered, torch.arange(mask.shape[0]))
+    for pattern, windows in groups:
+        assert torch.equal(mask[windows], pattern.expand(len(windows), *pattern.shape))
+        assert inverse[windows].unique().numel() == 1  # one distinct mask per group
+
+
+def test_inference_bias_cache_follows_weight_updates():
+    """Tiles reuse the gathered bias while no gradient is needed; an in-place update or a new state dict is seen."""
+    torch.manual_seed(0)
+    attn = WindowAttention(24, 3, window_size=7, shift_size=3, spatial_dims=3).eval()
+    x = torch.randn(1, 14 * 14 * 14, 24)
+    with torch.no_grad():
+        first = attn(x, (14, 14, 14))
+        assert attn._bias_cache and torch.equal(attn(x, (14, 14, 14)), first)
+        attn.relative_position_bias_table.add_(1.0)
+        updated = attn(x, (14, 14, 14))
+    attn._bias_cache.clear()
+    with torch.no_grad():
+        assert torch.equal(attn(x, (14, 14, 14)), updated) and not torch.equal(updated, first)
+        state = {k: v + 0.5 if k.endswith("bias_table") else v for k, v in attn.state_dict().items()}
+        attn.load_state_dict(state)
+        loaded = attn(x, (14, 14, 14))
+    attn._bias_cache.clear()
+    with torch.no_grad():
+        assert torch.equal(attn(x, (14, 14, 14)), loaded) and not torch.equal(loaded, updated)
+    y = attn(x, (14, 14, 14))  # with autograd: computed afresh, gradients reach the table
+    y.sum().backward()
+    assert attn.relative_position_bias_table.grad is not None

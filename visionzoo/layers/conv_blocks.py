@@ -14,7 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from .microbatch import autograd_free, graph_capture
+from .microbatch import add_residual, autograd_free, graph_capture
 
 __all__ = [
     "ConvUnit",
@@ -43,7 +43,8 @@ class InstanceNorm(nn.Module):
     """Instance normalisation without affine parameters (MONAI's ``"instance"``), channels-last friendly.
 
     Channels-last inputs are normalised in their own layout: per-channel sums over the (N, C) view
-    (torch's accurate cascade reductions), the variance accumulated over row chunks. With `inplace`
+    (torch's accurate cascade reductions), the variance accumulated over row chunks; bf16/fp16 maps get fp32
+    statistics from shifted sums over fp32 row chunks when no gradient is needed. With `inplace`
     (set by blocks that own their input: a fresh convolution output) and no autograd, the input is
     overwritten instead of allocating another full-size map. Other layouts, and graphs being exported,
     use ``F.instance_norm``.
@@ -64,6 +65,8 @@ class InstanceNorm(nn.Module):
         if n < 2:
             raise ValueError(f"instance norm needs more than one voxel per channel, got input of shape {tuple(x.shape)}")
         tokens = x.movedim(1, -1).reshape(b, n, c)  # a view: channels are innermost
+        if x.dtype in (torch.bfloat16, torch.float16) and autograd_free():
+            return _normalise_low_precision(x, tokens, self.eps)
         mean = tokens.sum(dim=1, keepdim=True, dtype=torch.float32) / n  # fp32 statistics for bf16 maps too
         if self.inplace and autograd_free():
             centred = tokens.sub_(mean)
@@ -74,6 +77,57 @@ class InstanceNorm(nn.Module):
         var = (centred * centred).sum(dim=1, keepdim=True) / n
         out = (centred * torch.rsqrt(var + self.eps)).to(x.dtype)
         return out.view(b, *x.shape[2:], c).movedim(-1, 1)
+
+
+NATIVE_NORM_MAX_OFFSET = 4.0
+"""Largest |mean| / std of a channel that torch's bf16/fp16 batch-norm statistics handle: their error grows with
+it (about 0.002 std per unit; 0.18 std at a mean of 100 std), so 4 keeps it below the output's own rounding."""
+
+
+def _normalise_low_precision(x: Tensor, tokens: Tensor, eps: float, chunk_bytes: int = 1 << 20) -> Tensor:
+    """Instance norm of a bf16/fp16 channels-last map `x` ((B, N, C) view `tokens`) without a gradient.
+
+    A probe of 4096 voxels per sample estimates every channel's |mean| / std. Where all are small (post-convolution maps
+    of normalised images), torch's batch norm of the one sample does it in two passes (8x faster than the fp32
+    formula, which casts the whole map to fp32 and back). Otherwise the statistics are shifted sums
+    (``x - x[first voxel]``) over fp32 row chunks, applied by batch norm in fp32 arithmetic: exact where torch's
+    own bf16 statistics are off by whole standard deviations.
+    """
+    b, n, c = tokens.shape
+    ones, zeros = x.new_ones(c, dtype=torch.float32), x.new_zeros(c, dtype=torch.float32)
+    outs = []
+    for i in range(b):
+        sample = x[i:i + 1]
+        probe = tokens[i, _probe_rows(n, x.device)].float().t()  # C, 4096 voxels
+        var, mean = torch.var_mean(probe, dim=1, correction=0)
+        if bool((mean.abs() <= NATIVE_NORM_MAX_OFFSET * var.sqrt()).all()):
+            outs.append(F.batch_norm(sample, None, None, ones, zeros, training=True, eps=eps))
+        else:
+            mean, var = _shifted_statistics(tokens[i], chunk_bytes)
+            outs.append(F.batch_norm(sample, mean, var, training=False, eps=eps))
+    return outs[0] if b == 1 else torch.cat(outs)
+
+
+def _probe_rows(n: int, device: torch.device, size: int = 4096) -> Tensor:
+    """A fixed pseudo-random sample of `size` voxel rows out of `n` (a regular stride would alias with the grid and
+    probe one face of the volume)."""
+    generator = torch.Generator().manual_seed(n)
+    return torch.randint(n, (size,), generator=generator).to(device) if n > size else torch.arange(n, device=device)
+
+
+def _shifted_statistics(tokens: Tensor, chunk_bytes: int) -> tuple[Tensor, Tensor]:
+    """Per-channel fp32 mean and variance of (N, C) `tokens` from sums of ``x - x[0]`` over fp32 row chunks."""
+    n, c = tokens.shape
+    shift = tokens[0].float()
+    total = torch.zeros(c)
+    squares = torch.zeros(c)
+    rows = max(1, chunk_bytes // (c * 4))
+    for start in range(0, n, rows):
+        chunk = tokens[start:start + rows].float().sub_(shift)
+        total += chunk.sum(dim=0)
+        squares += chunk.square_().sum(dim=0)
+    offset = total / n
+    return shift + offset, (squares / n - offset * offset).clamp_min_(0.0)
 
 
 def _sum_of_squares(tokens: Tensor, chunk_bytes: int = 2 << 20) -> Tensor:
@@ -160,7 +214,7 @@ class ResidualConvBlock(nn.Module):
         if not self.residual:
             return self.lrelu(out)
         shortcut = self.norm3(self.conv3(x)) if hasattr(self, "conv3") else x
-        return self.lrelu(out + shortcut)
+        return self.lrelu(add_residual(out, shortcut))
 
 
 class EncoderConvBlock(nn.Module):

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-__all__ = ["autograd_free", "graph_capture", "map_microbatches"]
+__all__ = ["add_residual", "autograd_free", "graph_capture", "map_microbatches"]
 
 # Split only when one activation of the whole batch exceeds this; aim for micro-batches of about _TARGET_BYTES.
 _SPLIT_ABOVE_BYTES = 8 << 20
@@ -34,6 +34,14 @@ def graph_capture() -> bool:
 def autograd_free() -> bool:
     """True when neither autograd nor a graph capture is watching (chunked, in-place fast paths are allowed)."""
     return not (torch.is_grad_enabled() or graph_capture())
+
+
+def add_residual(branch: Tensor, x: Tensor) -> Tensor:
+    """``x + branch``, written into `branch` (a fresh output the caller owns) when autograd is off and the sum has
+    its dtype: one full-size map less to allocate and write, the same values (IEEE addition commutes)."""
+    if autograd_free() and branch.shape == x.shape and torch.result_type(branch, x) == branch.dtype:
+        return branch.add_(x)
+    return x + branch
 
 
 def map_microbatches(fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:

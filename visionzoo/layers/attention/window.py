@@ -20,7 +20,7 @@ reproduces timm's order exactly.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn as nn
@@ -28,7 +28,7 @@ from torch import Tensor
 from timm.layers import trunc_normal_
 
 from ..helpers import all_zero, pad_end, pads_to_multiple, to_ntuple
-from ..microbatch import graph_capture
+from ..microbatch import autograd_free, graph_capture
 from .base import MultiHeadMixer, check_grid
 from .functional import use_explicit_attention
 from .registry import register_attention
@@ -178,6 +178,8 @@ class WindowAttention(MultiHeadMixer):
         self._init_proj(proj_drop)
         self._mask_cache: dict[tuple, Tensor] = {}
         self._group_cache: dict[tuple, list[tuple[Tensor, Tensor]]] = {}
+        self._bias_cache: dict[tuple, Tensor] = {}  # inference only: bias (+ mask pattern) per window / group
+        self._bias_weights: tuple = ()  # the table version the cached biases were computed from
         trunc_normal_(self.relative_position_bias_table, std=0.02)
 
     def extra_repr(self) -> str:
@@ -196,6 +198,21 @@ class WindowAttention(MultiHeadMixer):
         bias = self.relative_position_bias_table[index.reshape(-1)].view(n, n, -1)
         return bias.permute(2, 0, 1)
 
+    def _cached(self, key: tuple, compute: Callable[[], Tensor]) -> Tensor:
+        """`compute()` once per `key` while no gradient is needed (tiles of a sliding window reuse the gathered
+        bias); the cache is dropped when the table changes (in-place update, ``load_state_dict``, ``.to()``)."""
+        if not autograd_free():
+            return compute()
+        table = self.relative_position_bias_table
+        weights = (table._version, table.data_ptr(), table.dtype, table.device)
+        if weights != self._bias_weights:
+            self._bias_cache.clear()
+            self._bias_weights = weights
+        value = self._bias_cache.get(key)
+        if value is None:
+            value = self._bias_cache[key] = compute()
+        return value
+
     def _shift_mask(self, grid: tuple[int, ...], window: tuple[int, ...], shift: tuple[int, ...], x: Tensor) -> Tensor:
         if graph_capture():  # symbolic sizes: build it in the graph (a cache lookup would bake in one size)
             return shifted_window_mask(grid, window, shift, device=x.device, dtype=x.dtype)
@@ -211,9 +228,15 @@ class WindowAttention(MultiHeadMixer):
         and the cut ones fall into at most 3 more patterns in 2D and 7 in 3D."""
         groups = self._group_cache.get(key)
         if groups is None:
-            patterns, inverse = torch.unique(mask.flatten(1), dim=0, return_inverse=True)
-            groups = [(pattern.view_as(mask[0]), (inverse == i).nonzero().squeeze(1))
-                      for i, pattern in enumerate(patterns)]
+            # a shift mask is 0 within a region and MASK_VALUE across regions, so a window's mask is fixed by each
+            # token's first same-region token: unique over (nW, N) of those instead of the (nW, N * N) masks (10x
+            # faster; 0.3 s at Swin UNETR's first stage for a 128^3 ROI)
+            first_alike = (mask == 0).to(torch.uint8).argmax(dim=-1)
+            _, inverse = torch.unique(first_alike, dim=0, return_inverse=True)
+            groups = []
+            for i in range(int(inverse.max()) + 1):
+                windows = (inverse == i).nonzero().squeeze(1)
+                groups.append((mask[windows[0]], windows))
             self._group_cache[key] = groups
         return groups
 
@@ -232,7 +255,8 @@ class WindowAttention(MultiHeadMixer):
         out = q.new_empty(q.shape[0], q.shape[2], q.shape[1] * q.shape[3])  # B*nW, Nw, C
         for pattern, windows in self._mask_groups(mask, key):
             rows = (offsets + windows).reshape(-1)
-            out.index_copy_(0, rows, self.attend(q[rows], k[rows], v[rows], bias=bias + pattern))
+            masked = self._cached((key, int(windows[0])), lambda: bias + pattern)
+            out.index_copy_(0, rows, self.attend(q[rows], k[rows], v[rows], bias=masked))
         return out
 
     def forward(self, x: Tensor, shape: Sequence[int]) -> Tensor:
@@ -249,7 +273,7 @@ class WindowAttention(MultiHeadMixer):
             x = _roll(pad_end(x, pads, channels_last=True), shift, dims, -1)
 
         windows = window_partition(x, window)  # B*nW, Nw, C
-        bias = self.relative_position_bias(window).unsqueeze(0)  # 1, heads, Nw, Nw
+        bias = self._cached((window,), lambda: self.relative_position_bias(window).unsqueeze(0))  # 1, heads, Nw, Nw
         q, k, v = self.qkv_heads(windows)
         if any(shift):
             mask = self._shift_mask(grid, window, shift, x)
