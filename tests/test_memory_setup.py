@@ -24,3 +24,9 @@ def test_importing_visionzoo_first_enables_them_for_torch():
     code = "import os, visionzoo, torch; print(os.environ.get('%s'))" % HUGE_PAGES_ENV
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     assert out.split()[-1] == ("1" if sys.platform.startswith("linux") else "None")
+
+
+def test_trim_heap_hands_memory_back_where_glibc_has_it():
+    from visionzoo.utils.memory import _glibc, trim_heap
+
+    assert trim_heap() is (_glibc() is not None)

@@ -4,6 +4,7 @@ A 3D network's full-size activations are hundreds of MB each, and every one is a
 faults in 4 KiB at a time: in bf16 Swin UNETR inference on 2 cores, a quarter of the time went to those page
 faults. Torch backs its allocations of 2 MiB and more with transparent huge pages when ``THP_MEM_ALLOC_ENABLE=1``
 is in the environment at its first allocation, which only code that runs before ``import torch`` can arrange.
+(The allocator's other settings are in `visionzoo.utils.memory`; this module must not import torch.)
 """
 from __future__ import annotations
 

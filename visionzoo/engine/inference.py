@@ -48,7 +48,7 @@ from visionzoo.data import (IMG_EXTENSIONS, SHAPE_CATEGORIES, BratsCase, DataFor
                             find_cases, find_classes, get_format, read_coco_image, read_image)
 from visionzoo.data.cases import parse_file_name
 from visionzoo.data.formats import REGIONS as BRATS_CLASSES
-from visionzoo.utils.memory import keep_freed_memory
+from visionzoo.utils.memory import keep_freed_memory, trim_heap
 from visionzoo.weights.checkpoint import checkpoint_meta
 
 from .checkpoint import atomic_write_text, checkpoint_to_run
@@ -524,6 +524,7 @@ def _segment(model, cfg: Config, cases: list[BratsCase], stage: Path, progress: 
             image = sample["image"]
             image = (image.as_tensor() if isinstance(image, MetaTensor) else torch.as_tensor(image)).to(torch.float32)
             sample["image"] = image
+            trim_heap()  # the checkpoint and the decoded volume's freed memory, before the sliding window's peak
             pred = model.test_step(brats_collate([sample]))[0]
             written = save_case_outputs(pred, image, nifti_dir=stage, png_dir=stage)
             fmt = get_format(pred["format"])

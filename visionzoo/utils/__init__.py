@@ -12,7 +12,7 @@ from .files import (
     temp_path_for,
 )
 from .extras import EXTRAS, MissingDependencyError, lazy_exports, missing_dependency, require
-from .memory import keep_freed_memory
+from .memory import keep_freed_memory, trim_heap
 from .precision import PRECISIONS, autocast, check_precision, outputs_to_fp32
 
 __all__ = [
@@ -32,7 +32,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "is_temp_path",
-    "keep_freed_memory",
+    "keep_freed_memory", "trim_heap",
     "publish_file",
     "safe_torch_load",
     "temp_path_for",
