@@ -76,17 +76,24 @@ def test_instance_norm_keeps_fp32_statistics_for_bf16_maps(inplace):
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-def test_low_precision_instance_norm_is_per_sample_and_channels_last(dtype):
-    """The no-grad path (shifted fp32 sums, batch norm applies them) per sample of a batch, layout kept; with a
-    gradient the differentiable formula runs and agrees."""
+@pytest.mark.parametrize("offset, exact_path", [(0.5, False), (30.0, True)])
+def test_low_precision_instance_norm_is_per_sample_and_channels_last(monkeypatch, dtype, offset, exact_path):
+    """The no-grad path per sample of a batch, layout kept: torch's batch norm where |mean| / std is small, shifted
+    fp32 sums where it is large; with a gradient the differentiable formula runs and agrees."""
+    import visionzoo.layers.conv_blocks as conv_blocks
     from visionzoo.layers.conv_blocks import InstanceNorm, channels_last
 
+    calls = []
+    exact = conv_blocks._shifted_statistics
+    monkeypatch.setattr(conv_blocks, "_shifted_statistics", lambda *a: calls.append(1) or exact(*a))
     torch.manual_seed(0)
-    x = channels_last(torch.randn(3, 6, 12, 10, 8) * torch.tensor([1.0, 4.0, 0.5]).view(3, 1, 1, 1, 1) + 30).to(dtype)
+    scale = torch.tensor([1.0, 4.0, 0.5]).view(3, 1, 1, 1, 1)
+    x = channels_last(torch.randn(3, 6, 12, 10, 8) * scale + offset * scale).to(dtype)
     ref = torch.nn.functional.instance_norm(x.float(), eps=1e-5)
     tolerance = 3e-2 if dtype == torch.bfloat16 else 3e-3  # the output's rounding
     with torch.no_grad():
         fast = InstanceNorm(inplace=True)(x.clone())
+    assert len(calls) == (3 if exact_path else 0)
     assert fast.dtype == dtype and fast.is_contiguous(memory_format=torch.channels_last_3d)
     assert (fast.float() - ref).abs().max() < tolerance
     leaf = x.clone().requires_grad_()
