@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1] / "visionzoo"
 PACKAGE = "visionzoo"
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("constants", "utils"),
+    ("constants", "utils", "_memory"),  # _memory: set before torch is imported, imports nothing
     ("layers", "data"),
     ("registry",),
     ("weights",),
