@@ -38,6 +38,11 @@ from .spatial_reduction import SpatialReductionAttention  # registers spatial_re
 from .grouped import LocallyGroupedAttention  # registers locally_grouped
 from .focused_linear import FocusedLinearAttention  # registers focused_linear
 from .agent import AgentAttention  # registers agent
+from .deformable import (  # registers deformable
+    DeformableSelfAttention,
+    MultiScaleDeformableAttention,
+    multi_scale_deformable_attention,
+)
 
 __all__ = [
     *_registry.__all__,
@@ -54,5 +59,8 @@ __all__ = [
     "FocusedLinearAttention",
     "LocallyGroupedAttention",
     "SpatialReductionAttention",
+    "MultiScaleDeformableAttention",
+    "DeformableSelfAttention",
+    "multi_scale_deformable_attention",
 ]
 
