@@ -136,6 +136,35 @@ def test_detector_loss_predict_and_tensor_modes(tiny_detector):
         det(**dict(data, data_samples=[{}, {}]), mode="loss")
 
 
+def test_predictions_do_not_depend_on_batching_and_padding(tiny_detector):
+    """DETR issues #191/#217/#239: the same images evaluated one at a time and as one padded batch of 4 (sizes
+    that are and are not multiples of the backbone's stride 32) give the same boxes and scores."""
+    det = tiny_detector.eval()
+    torch.manual_seed(3)
+    images = [torch.randn(3, 64, 80), torch.randn(3, 45, 70), torch.randn(3, 96, 52), torch.randn(3, 33, 33)]
+    samples = [{"image_id": i, "orig_size": tuple(im.shape[1:])} for i, im in enumerate(images)]
+
+    def predict(group: list[int]) -> list[dict]:
+        data = det.data_preprocessor({"inputs": [images[i] for i in group],
+                                      "data_samples": [dict(samples[i]) for i in group]}, False)
+        return det(**data, mode="predict")
+
+    batched = predict([0, 1, 2, 3])
+    assert det.data_preprocessor({"inputs": images, "data_samples": samples}, False)["mask"].any()  # it was padded
+    for i in range(4):
+        alone = predict([i])[0]
+        scale = max(images[i].shape[1:])
+        assert (alone["pred_boxes"] - batched[i]["pred_boxes"]).abs().max() / scale <= 1e-4
+        assert (alone["pred_scores"] - batched[i]["pred_scores"]).abs().max() <= 1e-4
+        assert torch.equal(alone["pred_labels"], batched[i]["pred_labels"])
+    det.per_image_predict = False  # the padded batch at once: border features see the padding
+    try:
+        padded = predict([0, 1, 2, 3])
+    finally:
+        det.per_image_predict = True
+    assert max((p["pred_boxes"] - b["pred_boxes"]).abs().max() for p, b in zip(padded, batched)) > 0.1
+
+
 def test_backbone_learning_rate_is_a_tenth_through_paramwise_cfg(tiny_detector):
     from mmengine.optim import build_optim_wrapper
 

@@ -40,13 +40,19 @@ class Detector(TaskModel):
             a dict of ``HungarianMatcher`` keywords (``cost_class``, ``cost_bbox``, ``cost_giou``).
         num_classes: classes without no-object; default ``net["num_classes"]`` or the network's ``num_classes``.
         precision: inference precision: ``"fp32"`` (default), ``"bf16"`` (autocast) or ``"auto"`` (see `TaskModel`).
+        per_image_predict: predict each image of a padded batch at its own size (default), so results do not depend
+            on how images are batched: a CNN backbone's border features see the batch's padding (batch norm makes
+            it non-zero, max-pooling pads with -inf alone), which moves boxes by a pixel or more (DETR #191, #239).
+            False runs the padded batch at once, as training does (faster on GPUs).
     """
 
     default_preprocessor = "DetectionDataPreprocessor"
 
     def __init__(self, net: dict, criterion: dict | None = None, num_classes: int | None = None,
-                 data_preprocessor: dict | None = None, init_cfg: dict | None = None, precision: str = "fp32") -> None:
+                 data_preprocessor: dict | None = None, init_cfg: dict | None = None, precision: str = "fp32",
+                 per_image_predict: bool = True) -> None:
         super().__init__(net, data_preprocessor, init_cfg, precision)
+        self.per_image_predict = per_image_predict
         num_classes = num_classes or net.get("num_classes") or getattr(self.net, "num_classes", None)
         if not num_classes:
             raise ValueError("Detector needs num_classes (in net=dict(..., num_classes=K) or as an argument).")
@@ -74,12 +80,26 @@ class Detector(TaskModel):
         targets = [{"labels": ds["labels"].to(device), "boxes": ds["boxes"].to(device)} for ds in data_samples]
         return self.criterion(self.tensor(inputs, mask), targets)
 
+    def _predict_outputs(self, inputs: Tensor | Sequence[Tensor], mask: Tensor | None) -> dict[str, Tensor]:
+        """``pred_logits``/``pred_boxes`` of every image, each run alone at its own size when `per_image_predict`."""
+        if isinstance(inputs, Tensor):
+            if not self.per_image_predict or mask is None or len(inputs) == 1:
+                return self.tensor(inputs, mask)
+            valid = ~mask
+            images = [im[:, : int(v.any(1).sum()), : int(v.any(0).sum())] for im, v in zip(inputs, valid)]
+        elif not self.per_image_predict or len(inputs) == 1:
+            return self.tensor(inputs, mask)
+        else:
+            images = list(inputs)
+        outputs = [self.net(im.unsqueeze(0)) for im in images]
+        return {key: torch.cat([o[key] for o in outputs]) for key in ("pred_logits", "pred_boxes")}
+
     @torch.no_grad()
     def predict(self, inputs: Tensor | Sequence[Tensor], data_samples: list[dict] | None = None,
                 mask: Tensor | None = None) -> list[dict]:
         """Per image: its data sample (on the CPU) plus ``pred_boxes`` (Q, 4) xyxy pixels of the original image,
         ``pred_scores`` (Q,) and ``pred_labels`` (Q,)."""
-        outputs = self.tensor(inputs, mask)
+        outputs = self._predict_outputs(inputs, mask)
         n = outputs["pred_logits"].shape[0]
         data_samples = data_samples or [{} for _ in range(n)]
         sizes = []
