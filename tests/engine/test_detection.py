@@ -195,6 +195,20 @@ def test_published_recipe_values():
     assert cfg.default_hooks.checkpoint.save_best == "bbox_mAP"
 
 
+def test_finetune_config_starts_from_the_coco_detector_and_needs_the_class_count():
+    cfg = load_config(REPO / "configs" / "detr_r50_finetune.py")
+    assert cfg.model.name == "detr_r50.fb_coco" and cfg.model.pretrained and cfg.model.num_classes is None
+    assert cfg.optim_wrapper.paramwise_cfg.custom_keys.backbone.lr_mult == 0.1  # the published backbone lr kept
+    assert cfg.param_scheduler == [{"type": "MultiStepLR", "milestones": [40], "gamma": 0.1, "by_epoch": True}]
+    for split, name in (("train", "train"), ("test", "val")):
+        dataset = cfg[f"{split}_dataloader"].dataset
+        assert dataset.label_mode == "contiguous" and dataset.img_dir == name
+        assert dataset.ann_file == f"annotations/instances_{name}.json"
+    net = {**cfg.model.to_dict(), "pretrained": False}
+    with pytest.raises(ValueError, match="model.num_classes=K"):
+        Detector(net=net)
+
+
 def test_synthetic_default_is_generated_and_announced(tmp_path):
     cfg = load_config(REPO / "configs" / "detr_shapes_synthetic.py",
                       {"synthetic_shapes": dict(num_train=3, num_val=2, size=48, seed=0)})

@@ -30,6 +30,10 @@ def _detr_head():
     return detr
 
 
+_NEEDS_NUM_CLASSES = ("Detector needs num_classes: set it in the config (--cfg-options model.num_classes=K, K the "
+                      "dataset's categories) or pass it as an argument.")
+
+
 @MODELS.register_module()
 class Detector(TaskModel):
     """Set-prediction detector: ``net`` is a `visionzoo.create_model` config, ``criterion`` the `SetCriterion` options.
@@ -51,11 +55,13 @@ class Detector(TaskModel):
     def __init__(self, net: dict, criterion: dict | None = None, num_classes: int | None = None,
                  data_preprocessor: dict | None = None, init_cfg: dict | None = None, precision: str = "fp32",
                  per_image_predict: bool = True) -> None:
+        if "num_classes" in net and net["num_classes"] is None and not num_classes:  # left for the user to set
+            raise ValueError(_NEEDS_NUM_CLASSES)
         super().__init__(net, data_preprocessor, init_cfg, precision)
         self.per_image_predict = per_image_predict
         num_classes = num_classes or net.get("num_classes") or getattr(self.net, "num_classes", None)
         if not num_classes:
-            raise ValueError("Detector needs num_classes (in net=dict(..., num_classes=K) or as an argument).")
+            raise ValueError(_NEEDS_NUM_CLASSES)
         self.num_classes = int(num_classes)
         head = _detr_head()
         crit = dict(criterion or {})
