@@ -21,3 +21,17 @@ def test_out_of_place_under_autograd_or_a_wider_residual_dtype():
         low = torch.randn(2, 5, 4, dtype=torch.bfloat16)
         wide = add_residual(low, x.detach())  # bf16 branch on an fp32 stream: the sum stays fp32
     assert wide is not low and wide.dtype == torch.float32
+
+
+def test_transformer_blocks_leave_hooked_outputs_alone():
+    """Feature and attention-map tools keep the mixer's output from a forward hook: the residual add must not
+    write into it (the conv blocks' in-place add follows MONAI, whose blocks update their outputs in place)."""
+    import visionzoo as vz
+
+    torch.manual_seed(0)
+    model = vz.create_model("vit_tiny_patch16_224", depth=2, embed_dim=32, num_heads=2, img_size=32).eval()
+    kept = {}
+    model.blocks[0].attn.register_forward_hook(lambda m, i, o: kept.update(out=o, copy=o.clone()) or None)
+    with torch.no_grad():
+        model(torch.randn(1, 3, 32, 32))
+    assert torch.equal(kept["out"], kept["copy"])

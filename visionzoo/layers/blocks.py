@@ -7,7 +7,6 @@ import torch.nn as nn
 from timm.layers import DropPath, LayerScale
 from torch import Tensor
 
-from .microbatch import add_residual
 from .mlp import Mlp
 
 __all__ = ["TransformerBlock"]
@@ -45,8 +44,10 @@ class TransformerBlock(nn.Module):
         self.drop_path2 = DropPath(drop_path) if drop_path > 0.0 else nn.Identity()
 
     def forward(self, x: Tensor, shape: Sequence[int]) -> Tensor:
-        x = add_residual(self.drop_path1(self.ls1(self.attn(self.norm1(x), shape))), x)
-        return add_residual(self.drop_path2(self.ls2(self.mlp(self.norm2(x)))), x)
+        # out of place: forward hooks may hold the mixer's or MLP's output (feature and attention-map tools)
+        x = x + self.drop_path1(self.ls1(self.attn(self.norm1(x), shape)))
+        x = x + self.drop_path2(self.ls2(self.mlp(self.norm2(x))))
+        return x
 
     @property
     def supports_prefix_only(self) -> bool:

@@ -38,7 +38,9 @@ def autograd_free() -> bool:
 
 def add_residual(branch: Tensor, x: Tensor) -> Tensor:
     """``x + branch``, written into `branch` (a fresh output the caller owns) when autograd is off and the sum has
-    its dtype: one full-size map less to allocate and write, the same values (IEEE addition commutes)."""
+    its dtype: one full-size map less to allocate and write, the same values (IEEE addition commutes). Only for
+    blocks whose module outputs are already updated in place (MONAI's conv blocks: ``out += residual``), since a
+    forward hook holding `branch` would see the sum."""
     if autograd_free() and branch.shape == x.shape and torch.result_type(branch, x) == branch.dtype:
         return branch.add_(x)
     return x + branch
