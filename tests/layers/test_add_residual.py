@@ -31,7 +31,12 @@ def test_transformer_blocks_leave_hooked_outputs_alone():
     torch.manual_seed(0)
     model = vz.create_model("vit_tiny_patch16_224", depth=2, embed_dim=32, num_heads=2, img_size=32).eval()
     kept = {}
-    model.blocks[0].attn.register_forward_hook(lambda m, i, o: kept.update(out=o, copy=o.clone()) or None)
+    x = torch.randn(1, 3, 32, 32)
     with torch.no_grad():
-        model(torch.randn(1, 3, 32, 32))
-    assert torch.equal(kept["out"], kept["copy"])
+        reference = model(x)
+        for module in (model.blocks[0].attn, model.blocks[0].attn.proj, model.blocks[1].mlp.fc2):
+            kept.clear()
+            handle = module.register_forward_hook(lambda m, i, o: kept.update(out=o, copy=o.clone()) or None)
+            assert torch.equal(model(x), reference)  # and the in-place path (no hooks) gave the same logits
+            handle.remove()
+            assert torch.equal(kept["out"], kept["copy"]), module

@@ -6,7 +6,9 @@ from collections.abc import Callable, Sequence
 import torch.nn as nn
 from timm.layers import DropPath, LayerScale
 from torch import Tensor
+from torch.nn.modules.module import _global_forward_hooks
 
+from .microbatch import add_residual
 from .mlp import Mlp
 
 __all__ = ["TransformerBlock"]
@@ -44,10 +46,17 @@ class TransformerBlock(nn.Module):
         self.drop_path2 = DropPath(drop_path) if drop_path > 0.0 else nn.Identity()
 
     def forward(self, x: Tensor, shape: Sequence[int]) -> Tensor:
-        # out of place: forward hooks may hold the mixer's or MLP's output (feature and attention-map tools)
-        x = x + self.drop_path1(self.ls1(self.attn(self.norm1(x), shape)))
-        x = x + self.drop_path2(self.ls2(self.mlp(self.norm2(x))))
-        return x
+        # in place only where no forward hook can hold the branch's output (feature and attention-map tools do)
+        x = self._residual(self.drop_path1(self.ls1(self.attn(self.norm1(x), shape))), x, self.attn, self.ls1,
+                           self.drop_path1)
+        return self._residual(self.drop_path2(self.ls2(self.mlp(self.norm2(x)))), x, self.mlp, self.ls2,
+                              self.drop_path2)
+
+    @staticmethod
+    def _residual(branch: Tensor, x: Tensor, *producers: nn.Module) -> Tensor:
+        if _global_forward_hooks or any(m._forward_hooks for p in producers for m in p.modules()):
+            return x + branch
+        return add_residual(branch, x)
 
     @property
     def supports_prefix_only(self) -> bool:

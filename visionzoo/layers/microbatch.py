@@ -38,9 +38,9 @@ def autograd_free() -> bool:
 
 def add_residual(branch: Tensor, x: Tensor) -> Tensor:
     """``x + branch``, written into `branch` (a fresh output the caller owns) when autograd is off and the sum has
-    its dtype: one full-size map less to allocate and write, the same values (IEEE addition commutes). Only for
-    blocks whose module outputs are already updated in place (MONAI's conv blocks: ``out += residual``), since a
-    forward hook holding `branch` would see the sum."""
+    its dtype: one full-size map less to allocate and write, the same values (IEEE addition commutes). A forward
+    hook holding `branch` would see the sum: callers use it where no hook is registered on the modules that
+    produced `branch`, or where module outputs are updated in place anyway (MONAI's conv blocks)."""
     if autograd_free() and branch.shape == x.shape and torch.result_type(branch, x) == branch.dtype:
         return branch.add_(x)
     return x + branch
