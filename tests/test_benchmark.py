@@ -324,3 +324,25 @@ def test_cli_training_pipeline_needs_train_mode_and_the_script():
                  ["vit_small_patch16_224", "--mode", "train", "--iters", "2", "--set", "depth=1"]):
         with pytest.raises(SystemExit):
             cli.main(argv)
+
+
+@pytest.mark.parametrize("broken, match", [("nan", "non-finite values"), ("shifted", "changed .* by")])
+def test_compiled_models_whose_outputs_differ_are_refused(monkeypatch, broken, match):
+    """torch.compile of Swin UNETR under bf16 autocast returns NaN on torch 2.14 CPU: timing it would time a wrong
+    model, so --compile first compares the compiled outputs with eager ones (here a stand-in compiler breaks them)."""
+    class Broken(torch.nn.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, x):
+            out = self.model(x)
+            return torch.full_like(out, float("nan")) if broken == "nan" else out + out.abs().max()
+
+    monkeypatch.setattr(bm.torch, "compile", Broken)
+    with pytest.raises(ValueError, match=match):
+        bm.run_benchmark("vit_tiny_patch16_224", model_kwargs=TINY, compile=True, batch_size=1, warmup=1, runs=1,
+                         verbose=False, img_size=(32, 32))
+    monkeypatch.setattr(bm.torch, "compile", lambda model: model)  # an exact compiler passes the check
+    bm.run_benchmark("vit_tiny_patch16_224", model_kwargs=TINY, compile=True, batch_size=1, warmup=1, runs=1,
+                     verbose=False, img_size=(32, 32))

@@ -398,6 +398,34 @@ def matmul_peak_gflops(precision: str = "fp32", device: str | torch.device = "cp
     return 2 * n**3 / best / 1e9
 
 
+COMPILED_TOLERANCE = {"fp32": 1e-4, "bf16": 2e-2, "fp16": 2e-2}
+"""Largest difference, relative to the output's scale, allowed between a compiled model and the same model eager."""
+
+
+def _check_compiled(label: str, model: nn.Module, compiled: Callable, x: torch.Tensor, precision: str,
+                    device: torch.device) -> None:
+    """Refuse to time a compiled model whose outputs differ from eager ones (torch.compile of Swin UNETR under
+    bf16 autocast returns NaN on torch 2.14 CPU): its timing would be that of a wrong model."""
+    with torch.inference_mode(), autocast(precision, device.type):
+        got, expected = _first_tensor(compiled(x)), _first_tensor(model(x))
+    scale = max(float(expected.float().abs().max()), 1e-6)
+    if not torch.isfinite(got).all() and torch.isfinite(expected).all():
+        raise ValueError(f"torch.compile changed {label}'s outputs: non-finite values where eager ones are finite "
+                         f"(precision {precision}); run without --compile")
+    diff = float((got.float() - expected.float()).abs().max()) / scale
+    if diff > COMPILED_TOLERANCE.get(resolve_precision(precision, device.type), 2e-2):
+        raise ValueError(f"torch.compile changed {label}'s outputs by {diff:.2e} of their scale (precision "
+                         f"{precision}); run without --compile")
+
+
+def _first_tensor(output: object) -> torch.Tensor:
+    """The first tensor of a model output (a tensor, a dict of them such as DETR's, or a sequence)."""
+    if isinstance(output, torch.Tensor):
+        return output
+    values = output.values() if isinstance(output, dict) else output
+    return next(v for v in values if isinstance(v, torch.Tensor))
+
+
 def _with_precision(step: Callable[[], None], precision: str, device: torch.device) -> Callable[[], None]:
     if precision == "fp32":
         return step
@@ -425,6 +453,8 @@ class _Candidate:
         self.gmacs = count_gmacs(model, counted_size, in_chans, str(device))
         x = torch.randn(batch_size, in_chans, *img_size, device=device).contiguous(memory_format=memory_format)
         runnable = torch.compile(model) if compile else model
+        self.check_compiled = (lambda: _check_compiled(label, model, runnable, x, precision, device)) \
+            if compile and mode == "inference" else None
         if mode == "train":
             self.step = _train_step(runnable, list(model.parameters()), x)
         elif mode == "sliding_window":
@@ -486,6 +516,9 @@ def _measure(
             c.step()
     if compile:
         _settle_compilation(candidates, verbose)
+        for c in candidates:
+            if c.check_compiled is not None:
+                c.check_compiled()
     for i in range(runs):
         for c in candidates:
             c.times.append(_time_once(c.step, device))
