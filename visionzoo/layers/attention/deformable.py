@@ -135,14 +135,15 @@ class MultiScaleDeformableAttention(nn.Module):
     def forward(self, query: Tensor, reference_points: Tensor, value: Tensor,
                 spatial_shapes: Sequence[Sequence[int]] | Tensor, padding_mask: Tensor | None = None) -> Tensor:
         b, s, _ = value.shape
-        if len(_level_shapes(spatial_shapes)) != self.num_levels:
-            raise ValueError(f"this attention has {self.num_levels} levels, got spatial_shapes {spatial_shapes}")
+        shapes = _level_shapes(spatial_shapes)  # once: a tensor of shapes is read back a single time
+        if len(shapes) != self.num_levels:
+            raise ValueError(f"this attention has {self.num_levels} levels, got spatial_shapes {shapes}")
         value = self.value_proj(value)
         if padding_mask is not None:
             value = value.masked_fill(padding_mask[..., None], 0.0)
         value = value.view(b, s, self.num_heads, self.dim // self.num_heads)
-        locations, weights = self.sampling(query, reference_points, spatial_shapes)
-        out = multi_scale_deformable_attention(value, spatial_shapes, locations, weights)
+        locations, weights = self.sampling(query, reference_points, shapes)
+        out = multi_scale_deformable_attention(value, shapes, locations, weights)
         return self.proj_drop(self.output_proj(out))
 
 
