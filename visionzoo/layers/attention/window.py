@@ -253,9 +253,9 @@ class WindowAttention(MultiHeadMixer):
             return self.attend(q, k, v, bias=full)
         offsets = torch.arange(batch, device=mask.device).unsqueeze(1) * mask.shape[0]
         out = q.new_empty(q.shape[0], q.shape[2], q.shape[1] * q.shape[3])  # B*nW, Nw, C
-        for pattern, windows in self._mask_groups(mask, key):
+        for group, (pattern, windows) in enumerate(self._mask_groups(mask, key)):
             rows = (offsets + windows).reshape(-1)
-            masked = self._cached((key, int(windows[0])), lambda: bias + pattern)
+            masked = self._cached((key, group), lambda: bias + pattern)
             out.index_copy_(0, rows, self.attend(q[rows], k[rows], v[rows], bias=masked))
         return out
 
