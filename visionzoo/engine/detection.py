@@ -34,6 +34,12 @@ _NEEDS_NUM_CLASSES = ("Detector needs num_classes: set it in the config (--cfg-o
                       "dataset's categories) or pass it as an argument.")
 
 
+def _image_size(padding: Tensor) -> tuple[int, int]:
+    """(h, w) of the image inside a (H, W) padding mask (True on padding, at the bottom and right)."""
+    valid = ~padding
+    return int(valid.any(1).sum()), int(valid.any(0).sum())
+
+
 @MODELS.register_module()
 class Detector(TaskModel):
     """Set-prediction detector: ``net`` is a `visionzoo.create_model` config, ``criterion`` the `SetCriterion` options.
@@ -88,13 +94,11 @@ class Detector(TaskModel):
 
     def _predict_outputs(self, inputs: Tensor | Sequence[Tensor], mask: Tensor | None) -> dict[str, Tensor]:
         """``pred_logits``/``pred_boxes`` of every image, each run alone at its own size when `per_image_predict`."""
-        if isinstance(inputs, Tensor):
-            if not self.per_image_predict or mask is None or len(inputs) == 1:
-                return self.tensor(inputs, mask)
-            valid = ~mask
-            images = [im[:, : int(v.any(1).sum()), : int(v.any(0).sum())] for im, v in zip(inputs, valid)]
-        elif not self.per_image_predict or len(inputs) == 1:
+        padded = isinstance(inputs, Tensor)
+        if not self.per_image_predict or len(inputs) == 1 or (padded and mask is None):
             return self.tensor(inputs, mask)
+        if padded:
+            images = [im[:, :h, :w] for im, (h, w) in zip(inputs, map(_image_size, mask))]
         else:
             images = list(inputs)
         outputs = [self.net(im.unsqueeze(0)) for im in images]
@@ -115,7 +119,7 @@ class Detector(TaskModel):
             elif not isinstance(inputs, Tensor):  # no meta: the input's own size
                 sizes.append(list(inputs[i].shape[-2:]))
             elif mask is not None:
-                sizes.append([int((~mask[i]).any(1).sum()), int((~mask[i]).any(0).sum())])
+                sizes.append(list(_image_size(mask[i])))
             else:
                 sizes.append(list(inputs.shape[-2:]))
         results = self._postprocess(outputs, torch.tensor(sizes, device=outputs["pred_logits"].device))
